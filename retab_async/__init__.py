@@ -1,0 +1,120 @@
+"""retab-async: an async-first client for the Retab document-AI API.
+
+::
+
+    async with RetabClient() as client:
+        handle = await client.classifications.start("invoice.pdf", ["invoice", "receipt"])
+        result = await handle.wait(timeout=60)
+        print(result.output.category)
+
+Everything public is importable from here; modules with a leading underscore
+are private.
+"""
+
+from ._batch import BatchProgress as BatchProgress
+from ._batch import BatchResult as BatchResult
+from ._batch import Batch as Batch
+from ._batch import BatchItem as BatchItem
+from ._classifications import Classifications as Classifications
+from ._classifications import Paginator as Paginator
+from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from ._client import RetabClient as RetabClient
+from ._error_body import ErrorDetail as ErrorDetail
+from ._error_body import ValidationItem as ValidationItem
+from ._errors import APIStatusError as APIStatusError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import ClientStateError as ClientStateError
+from ._errors import ConflictError as ConflictError
+from ._errors import ConnectError as ConnectError
+from ._errors import DecodeError as DecodeError
+from ._errors import DocumentError as DocumentError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import RequestTimeout as RequestTimeout
+from ._errors import RetabError as RetabError
+from ._errors import RunCancelled as RunCancelled
+from ._errors import RunError as RunError
+from ._errors import RunFailed as RunFailed
+from ._errors import ServerError as ServerError
+from ._errors import TokenError as TokenError
+from ._errors import TransportError as TransportError
+from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import UsageError as UsageError
+from ._errors import WaitTimeout as WaitTimeout
+from ._models import Category as Category
+from ._models import Classification as Classification
+from ._models import ClassificationConsensus as ClassificationConsensus
+from ._models import ClassificationDecision as ClassificationDecision
+from ._models import FileRef as FileRef
+from ._models import ListMetadata as ListMetadata
+from ._models import MIMEData as MIMEData
+from ._models import Page as Page
+from ._models import PrimitiveError as PrimitiveError
+from ._models import RetabUsage as RetabUsage
+from ._poller import PollPolicy as PollPolicy
+from ._poller import PollStats as PollStats
+from ._primitives import Primitive as Primitive
+from ._retry import RetryPolicy as RetryPolicy
+from ._runs import RunHandle as RunHandle
+from ._runs import RunWatch as RunWatch
+from ._status import TERMINAL_STATUSES as TERMINAL_STATUSES
+from ._status import RunStatus as RunStatus
+from ._status import is_terminal as is_terminal
+from ._version import __version__ as __version__
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "BatchItem",
+    "BatchProgress",
+    "BatchResult",
+    "Category",
+    "Classification",
+    "ClassificationConsensus",
+    "ClassificationDecision",
+    "Classifications",
+    "ClientStateError",
+    "ConflictError",
+    "ConnectError",
+    "DEFAULT_BASE_URL",
+    "DecodeError",
+    "DocumentError",
+    "ErrorDetail",
+    "FileRef",
+    "ListMetadata",
+    "MIMEData",
+    "NotFoundError",
+    "Page",
+    "Paginator",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "PollStats",
+    "Primitive",
+    "PrimitiveError",
+    "RateLimitError",
+    "RequestTimeout",
+    "RetabClient",
+    "RetabError",
+    "RetabUsage",
+    "RetryPolicy",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "RunHandle",
+    "RunStatus",
+    "RunWatch",
+    "ServerError",
+    "TERMINAL_STATUSES",
+    "TokenError",
+    "TransportError",
+    "UnprocessableEntityError",
+    "UsageError",
+    "ValidationItem",
+    "WaitTimeout",
+    "__version__",
+    "is_terminal",
+]

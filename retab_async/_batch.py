@@ -1,0 +1,451 @@
+"""Batches: many background runs with bounded concurrency, results as they finish.
+
+A :class:`Batch` is driven by the task that iterates it: each ``__anext__``
+tops the runs in flight up to ``concurrency`` (creates run in a task group that
+lives only for that call) and waits, through the client's poller, until some
+run finishes. Between two results nothing of the batch runs but the client's
+poller, which keeps observing the runs in flight.
+
+Leaving early: ``aclose()`` (or leaving ``async with``) cancels the runs still in
+flight on the server, shielded and bounded in time; so does cancelling the task
+that iterates. A plain ``break`` out of ``async for`` cannot be seen by the
+batch: use ``async with`` (or ``contextlib.aclosing``) to get that clean-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sized
+from pathlib import PurePath
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Literal
+
+import anyio
+import anyio.abc
+import msgspec
+
+from ._checkpoint import Journal
+from ._documents import DocumentLike
+from ._errors import RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
+from ._models import Category, MIMEData
+from ._poller import Watch
+from ._primitives import R
+from ._runs import CANCEL_GRACE, RunHandle
+from ._status import FAILURE_STATUSES
+
+if TYPE_CHECKING:
+    from ._classifications import Classifications
+
+__all__ = ["Batch", "BatchItem", "BatchProgress", "BatchResult", "FailurePolicy", "ProgressCallback"]
+
+FailurePolicy = Literal["continue", "stop"]
+_CREATE_OPTIONS = frozenset({"model", "first_n_pages", "instructions", "n_consensus", "bust_cache"})
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem:
+    """An input with a key of your choosing (the key names it in results and checkpoints)."""
+
+    key: str
+    document: DocumentLike
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult(Generic[R]):
+    """The outcome of one input.
+
+    Attributes:
+        key: the input's key.
+        document: the input as given.
+        record: the final record, when the run ended (also when it failed).
+        error: why there is no completed record (``RunFailed``, ``RunCancelled``,
+            ``WaitTimeout``, ``DocumentError``, an API error...), else ``None``.
+        run_id: the run's id, when a run was created.
+        from_checkpoint: the result was read from the checkpoint, not run again.
+    """
+
+    key: str
+    document: DocumentLike
+    record: R | None
+    error: RetabError | None
+    run_id: str | None
+    from_checkpoint: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed."""
+        return self.error is None and self.record is not None
+
+
+@dataclasses.dataclass
+class BatchProgress:
+    """Counts of a batch so far. ``total`` is known when the inputs have a length."""
+
+    total: int | None = None
+    submitted: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    resumed: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Inputs with a result."""
+        return self.completed + self.failed + self.cancelled
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+@dataclasses.dataclass(eq=False)
+class _Slot:
+    key: str
+    document: DocumentLike
+    handle: RunHandle[Any]
+    watch: Watch
+    deadline: float
+
+
+class Batch(Generic[R]):
+    """The async iterator returned by ``client.classifications.map(...)``.
+
+    Yields one :class:`BatchResult` per input, as runs finish. Raises
+    :class:`UsageError` at once for bad arguments or a duplicate input key;
+    errors of single inputs are results, never exceptions.
+    """
+
+    def __init__(
+        self,
+        resource: Classifications,
+        documents: Iterable[Any],
+        categories: list[Category],
+        *,
+        concurrency: int,
+        on_failure: FailurePolicy,
+        progress: ProgressCallback | None,
+        checkpoint: str | os.PathLike[str] | None,
+        timeout: float | None,
+        options: dict[str, Any],
+        cancel_on_exit: bool = True,
+    ) -> None:
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise UsageError(f"concurrency must be a positive integer, not {concurrency!r}")
+        if on_failure not in ("continue", "stop"):
+            raise UsageError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
+        if timeout is not None and timeout <= 0:
+            raise UsageError("timeout must be positive seconds per run, or None")
+        unknown = set(options) - _CREATE_OPTIONS - {"cancel_on_exit"}
+        if unknown:
+            raise UsageError(f"unknown options for map(): {sorted(unknown)}")
+        self.cancel_on_exit = bool(options.pop("cancel_on_exit", cancel_on_exit))
+        self._resource = resource
+        self._client = resource._client
+        self._primitive = resource.primitive
+        self._categories = categories
+        self._options = options
+        self._concurrency = concurrency
+        self._on_failure = on_failure
+        self._on_progress = progress
+        self._timeout = timeout
+        self._inputs: Iterator[tuple[int, Any]] = iter(enumerate(documents))
+        self._exhausted = False
+        self._keys: set[str] = set()
+        self._in_flight: dict[str, _Slot] = {}
+        self._by_watch: dict[Watch, _Slot] = {}
+        self._starting = 0
+        self._ready: deque[BatchResult[R]] = deque()
+        self._settled: deque[Watch] = deque()
+        self._news = anyio.Event()
+        self._stop = False
+        self._closed = False
+        self._journal = Journal.open(checkpoint) if checkpoint is not None else None
+        total = len(documents) if isinstance(documents, Sized) else None
+        self.progress = BatchProgress(total=total)
+
+    def __repr__(self) -> str:
+        p = self.progress
+        return f"<Batch {p.finished}/{p.total or '?'} done, {p.running} running>"
+
+    # -- iteration --------------------------------------------------------------
+
+    def __aiter__(self) -> Batch[R]:
+        return self
+
+    async def __anext__(self) -> BatchResult[R]:
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            self._close_journal()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _next(self) -> BatchResult[R]:
+        while True:
+            if self._ready:
+                return self._ready.popleft()
+            if self._closed or self._drained():
+                raise StopAsyncIteration
+            async with anyio.create_task_group() as tg:
+                self._fill(tg)
+                await self._wait_for_news()
+            self._collect()
+            if self._stop and self._in_flight:
+                await self._cancel_in_flight(report=True)
+
+    def _drained(self) -> bool:
+        return (self._exhausted or self._stop) and not self._in_flight and not self._starting
+
+    def _fill(self, tg: anyio.abc.TaskGroup) -> None:
+        while not self._stop and len(self._in_flight) + self._starting < self._concurrency:
+            item = self._next_input()
+            if item is None:
+                return
+            self._starting += 1
+            tg.start_soon(self._start, *item)
+
+    def _next_input(self) -> tuple[str, Any] | None:
+        while not self._exhausted:
+            try:
+                index, raw = next(self._inputs)
+            except StopIteration:
+                self._exhausted = True
+                return None
+            key, document = _key_of(index, raw)
+            if key in self._keys:
+                raise UsageError(f"input key {key!r} appears twice in the batch")
+            self._keys.add(key)
+            if not self._resume_finished(key, document):
+                return key, document
+        return None
+
+    async def _wait_for_news(self) -> None:
+        while not (self._ready or self._settled or self._drained()):
+            deadline = min((s.deadline for s in self._in_flight.values()), default=float("inf"))
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                await self._news.wait()
+            self._news = anyio.Event()
+            self._expire(time.monotonic())
+
+    def _notify(self, watch: Watch | None = None) -> None:
+        if watch is not None:
+            if not watch.settled:
+                return
+            self._settled.append(watch)
+        self._news.set()
+
+    # -- starting ---------------------------------------------------------------
+
+    async def _start(self, key: str, document: Any) -> None:
+        try:
+            handle = await self._handle_for(key, document)
+        except RetabError as exc:
+            self._finish(key, document, None, exc, None)
+            return
+        finally:
+            self._starting -= 1
+        poller = self._client.poller
+        watch = poller.subscribe(self._primitive, handle.id, handle.record, handle._born)
+        deadline = time.monotonic() + self._timeout if self._timeout else float("inf")
+        slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline)
+        self._by_watch[watch] = slot
+        self.progress.running += 1
+        self._report()
+        watch.observers.append(self._notify)
+        if watch.settled:
+            self._notify(watch)
+
+    async def _handle_for(self, key: str, document: Any) -> RunHandle[Any]:
+        journal = self._journal
+        state = journal.states.get(key) if journal is not None else None
+        if state is not None and state.run_id is not None:
+            self.progress.resumed += 1
+            return RunHandle(
+                self._client, self._primitive, state.run_id, idempotency_key=state.idempotency_key
+            )
+        key_for_create = journal.idempotency_key(key) if journal is not None else None
+        handle = await self._resource.start(
+            document, self._categories, idempotency_key=key_for_create, **self._options
+        )
+        self.progress.submitted += 1
+        if journal is not None:
+            journal.started(key, handle.id, handle.idempotency_key)
+        return handle
+
+    def _resume_finished(self, key: str, document: Any) -> bool:
+        journal = self._journal
+        state = journal.states.get(key) if journal is not None else None
+        if state is None or state.record is None:
+            return False
+        record = self._primitive.decode_bytes(state.record)
+        self._finish(key, document, record, _error_of(record), record.id, from_checkpoint=True)
+        return True
+
+    # -- finishing --------------------------------------------------------------
+
+    def _collect(self) -> None:
+        poller = self._client.poller
+        while self._settled:
+            watch = self._settled.popleft()
+            slot = self._by_watch.get(watch)
+            if slot is None:
+                continue
+            del self._in_flight[slot.key]
+            self._forget(slot)
+            self.progress.running -= 1
+            poller.release(watch)
+            if watch.error is not None:
+                error = watch.error if isinstance(watch.error, RetabError) else None
+                self._finish(slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id)
+            else:
+                record = watch.final
+                slot.handle._take(record, full=True)
+                self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+
+    def _expire(self, now: float) -> None:
+        for slot in [s for s in self._in_flight.values() if s.deadline <= now]:
+            self._settled.append(slot.watch)
+            slot.watch.fail(
+                WaitTimeout(
+                    run_id=slot.handle.id,
+                    status=slot.watch.status or "unknown",
+                    elapsed=self._timeout or 0.0,
+                    record=slot.watch.record,
+                )
+            )
+
+    def _finish(
+        self,
+        key: str,
+        document: Any,
+        record: Any,
+        error: RetabError | None,
+        run_id: str | None,
+        *,
+        from_checkpoint: bool = False,
+    ) -> None:
+        result: BatchResult[R] = BatchResult(key, document, record, error, run_id, from_checkpoint)
+        self._ready.append(result)
+        if isinstance(error, RunCancelled):
+            self.progress.cancelled += 1
+        elif error is not None:
+            self.progress.failed += 1
+        else:
+            self.progress.completed += 1
+        if not from_checkpoint:
+            self._journal_result(key, record, error, run_id)
+        if error is not None and self._on_failure == "stop":
+            self._stop = True
+        self._report()
+        self._notify()
+
+    def _journal_result(self, key: str, record: Any, error: Any, run_id: str | None) -> None:
+        if self._journal is None:
+            return
+        if record is not None and run_id is not None and record.status != "pending":
+            if isinstance(error, WaitTimeout):
+                return
+            self._journal.finished(key, run_id, _encode(record))
+        elif error is not None:
+            self._journal.error(key, error)
+
+    def _report(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(dataclasses.replace(self.progress))
+
+    def _forget(self, slot: _Slot) -> None:
+        self._by_watch.pop(slot.watch, None)
+        if self._notify in slot.watch.observers:
+            slot.watch.observers.remove(self._notify)
+
+    # -- leaving early ----------------------------------------------------------
+
+    async def _cancel_in_flight(self, *, report: bool) -> None:
+        slots = list(self._in_flight.values())
+        self._in_flight.clear()
+        poller = self._client.poller
+        for slot in slots:
+            self._forget(slot)
+            poller.release(slot.watch)
+            self.progress.running -= 1
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+            async with anyio.create_task_group() as tg:
+                for slot in slots:
+                    tg.start_soon(self._cancel_one, slot, report)
+
+    async def _cancel_one(self, slot: _Slot, report: bool) -> None:
+        try:
+            record = await slot.handle.cancel()
+        except RetabError as exc:
+            if report:
+                self._finish(slot.key, slot.document, None, exc, slot.handle.id)
+            return
+        if self._journal is not None and record.status == "cancelled":
+            self._journal.abandoned(slot.key, slot.handle.id)
+        if report:
+            self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+
+    async def aclose(self) -> None:
+        """Stop the batch: cancel runs still in flight on the server (unless the batch was
+        made with ``cancel_on_exit=False``) and stop watching them. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.cancel_on_exit:
+                await self._cancel_in_flight(report=False)
+            else:
+                for slot in list(self._in_flight.values()):
+                    self._forget(slot)
+                    self._client.poller.release(slot.watch)
+                self._in_flight.clear()
+        finally:
+            self._close_journal()
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+    async def __aenter__(self) -> Batch[R]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _key_of(index: int, raw: Any) -> tuple[str, Any]:
+    if isinstance(raw, BatchItem):
+        return raw.key, raw.document
+    if isinstance(raw, (str, PurePath)):
+        return str(raw), raw
+    if isinstance(raw, MIMEData):
+        return raw.url if raw.url.startswith("https://") else raw.filename, raw
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], str):
+        return raw[0], raw
+    name = getattr(raw, "name", None)
+    return (name if isinstance(name, str) else f"#{index}"), raw
+
+
+def _error_of(record: Any) -> RetabError | None:
+    if record.status in FAILURE_STATUSES:
+        return RunFailed(run_id=record.id, error=record.error, record=record)
+    if record.status == "cancelled":
+        return RunCancelled(run_id=record.id, record=record)
+    return None
+
+
+def _wrap(error: BaseException) -> RetabError:
+    wrapped = RetabError(f"waiting failed: {error!r}")
+    wrapped.__cause__ = error
+    return wrapped

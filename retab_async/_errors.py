@@ -1,0 +1,277 @@
+"""Every exception retab-async raises.
+
+::
+
+    RetabError
+    ├── UsageError                  bad arguments, caught before anything is sent
+    │   ├── DocumentError           a document that cannot be read or sent
+    │   └── TokenError              a run token that is malformed, tampered with or foreign
+    ├── ClientStateError            a client used before it was opened or after it was closed
+    ├── TransportError              no HTTP response was received
+    │   ├── ConnectError            the connection could not be made or was dropped
+    │   └── RequestTimeout          the per-request timeout elapsed
+    ├── APIStatusError              the server answered with a non-2xx status
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── ConflictError           409
+    │   ├── UnprocessableEntityError 422
+    │   ├── RateLimitError          429
+    │   └── ServerError             5xx
+    ├── DecodeError                 a 2xx body that is not the expected JSON
+    └── RunError                    a background run did not end as hoped
+        ├── RunFailed               the run ended ``failed`` (carries the server's error)
+        ├── RunCancelled            the run ended ``cancelled``
+        └── WaitTimeout             the wait deadline passed first
+
+Nothing here ever carries the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._error_body import ErrorDetail
+    from ._models import PrimitiveError
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "ConflictError",
+    "ConnectError",
+    "DecodeError",
+    "DocumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeout",
+    "RetabError",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "ServerError",
+    "TokenError",
+    "TransportError",
+    "UnprocessableEntityError",
+    "UsageError",
+    "WaitTimeout",
+]
+
+
+class RetabError(Exception):
+    """Root of every error raised by retab-async."""
+
+
+class UsageError(RetabError, ValueError):
+    """An argument is wrong; nothing was sent to the server."""
+
+
+class DocumentError(UsageError):
+    """A document cannot be turned into a request (missing, unreadable, too large...)."""
+
+
+class TokenError(UsageError):
+    """A run token is malformed, was altered, or belongs to another base URL."""
+
+
+class ClientStateError(RetabError, RuntimeError):
+    """The client is not open: it was never entered, or it was closed already."""
+
+
+class TransportError(RetabError):
+    """The request got no HTTP response.
+
+    Attributes:
+        method: the HTTP method of the request.
+        url: the URL of the request (never with credentials).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class ConnectError(TransportError):
+    """The connection failed, was refused, or was dropped before a full response."""
+
+
+class RequestTimeout(TransportError):
+    """The per-request timeout elapsed (this is not a wait deadline)."""
+
+
+class APIStatusError(RetabError):
+    """The server answered with a status outside 2xx.
+
+    Attributes:
+        status: the HTTP status code.
+        request_id: the ``x-request-id`` response header, if any.
+        error: the parsed error body (code, message, details, validation items).
+        body: the raw response body as text.
+        headers: the response headers.
+        retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+        method, url: what was requested.
+        attempt: which attempt of the request got this answer (1 for the first).
+    """
+
+    attempt: int = 1
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        error: ErrorDetail,
+        body: str,
+        headers: Mapping[str, str],
+        request_id: str | None,
+        retry_after: float | None,
+        method: str,
+        url: str,
+    ) -> None:
+        self.status = status
+        self.error = error
+        self.body = body
+        self.headers = dict(headers)
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.method = method
+        self.url = url
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"{self.method} {self.url} -> {self.status}"
+        if self.error.code:
+            text += f" [{self.error.code}]"
+        text += f": {self.error.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    @property
+    def code(self) -> str | None:
+        """The machine-readable error code, when the body had one."""
+        return self.error.code
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request (for example a malformed date)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or not accepted."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such record (or not readable yet, right after a create)."""
+
+
+class ConflictError(APIStatusError):
+    """409: for example an idempotency key reused with a different body."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request failed validation; see ``error.validation``."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` says how long the server asked us to wait."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the server or a gateway in front of it failed."""
+
+
+class DecodeError(RetabError):
+    """A successful response whose body is not the JSON we expected.
+
+    Attributes:
+        body: the start of the raw body (at most 2,000 characters).
+        status: the HTTP status, when the body came from a response.
+        request_id: the ``x-request-id`` header, when known.
+        malformed: the body was not JSON at all (possibly cut short), so a retry may help.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: bytes | str = b"",
+        status: int | None = None,
+        request_id: str | None = None,
+        malformed: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        self.body = raw[:2000]
+        self.status = status
+        self.request_id = request_id
+
+
+class RunError(RetabError):
+    """A background run did not complete.
+
+    Attributes:
+        run_id: the id of the run.
+        record: the last record seen, if any.
+    """
+
+    def __init__(self, message: str, *, run_id: str, record: Any = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.record = record
+
+
+class RunFailed(RunError):
+    """The run ended ``failed`` (or ``error``); ``error`` is the server's :class:`PrimitiveError`."""
+
+    def __init__(self, *, run_id: str, error: PrimitiveError | None, record: Any = None) -> None:
+        if error is None:
+            detail = "no error detail was given"
+        else:
+            detail = f"[{error.code}] {error.message}"
+        super().__init__(f"run {run_id} failed: {detail}", run_id=run_id, record=record)
+        self.error = error
+
+
+class RunCancelled(RunError):
+    """The run ended ``cancelled``."""
+
+    def __init__(self, *, run_id: str, record: Any = None) -> None:
+        super().__init__(f"run {run_id} was cancelled", run_id=run_id, record=record)
+
+
+class WaitTimeout(RunError, TimeoutError):
+    """The wait deadline passed before the run reached a terminal state.
+
+    Attributes:
+        status: the last status seen.
+        elapsed: seconds waited.
+        cancelled: whether the run was cancelled on the server because of the timeout.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        status: str,
+        elapsed: float,
+        cancelled: bool = False,
+        record: Any = None,
+    ) -> None:
+        text = f"run {run_id} still {status!r} after waiting {elapsed:.2f}s"
+        if cancelled:
+            text += "; it was cancelled on the server"
+        super().__init__(text, run_id=run_id, record=record)
+        self.status = status
+        self.elapsed = elapsed
+        self.cancelled = cancelled

@@ -1,0 +1,165 @@
+"""The data the API sends and receives, as frozen msgspec Structs.
+
+Models are plain data: they do no I/O. Unknown fields are ignored and every
+optional or newer field has a default, so that additions on the server side
+never break decoding. Decoders are built once, at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
+
+__all__ = [
+    "Category",
+    "Classification",
+    "ClassificationConsensus",
+    "ClassificationDecision",
+    "FileRef",
+    "ListMetadata",
+    "MIMEData",
+    "Page",
+    "PrimitiveError",
+    "RetabUsage",
+]
+
+_T = TypeVar("_T")
+
+
+class _Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """Base of our models: frozen, keyword-only, unknown fields ignored."""
+
+
+class MIMEData(_Model):
+    """A document as the API takes it: a filename and a ``data:`` or ``https://`` URL."""
+
+    filename: str
+    url: str
+
+    def __repr__(self) -> str:
+        # A data URI can be megabytes long; show its start only.
+        url = self.url if len(self.url) <= 60 else self.url[:57] + "..."
+        return f"MIMEData(filename={self.filename!r}, url={url!r})"
+
+
+class FileRef(_Model):
+    """The stored input file of a run."""
+
+    id: str
+    filename: str
+    mime_type: str = "application/octet-stream"
+
+
+class Category(_Model):
+    """A category a document may be classified into."""
+
+    name: str
+    description: str = ""
+    handle_key: str | None = None
+
+
+class ClassificationDecision(_Model):
+    """The chosen category and why."""
+
+    category: str
+    reasoning: str = ""
+
+
+class ClassificationConsensus(_Model):
+    """How the votes went when ``n_consensus > 1``.
+
+    ``likelihoods`` is a single number (agreement on the winning category),
+    despite its plural name; ``likelihood`` is accepted as its alias.
+    """
+
+    choices: list[ClassificationDecision] = []
+    likelihoods: float | None = None
+    likelihood: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.likelihoods is None and self.likelihood is not None:
+            msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
+
+
+class RetabUsage(_Model):
+    """What a run cost."""
+
+    credits: float = 0.0
+
+
+class PrimitiveError(_Model):
+    """Why a run failed, as the server reports it inside the record."""
+
+    code: str = "UNKNOWN"
+    message: str = ""
+    details: dict[str, Any] | None = None
+
+
+class Classification(_Model):
+    """A classification run and, once ``completed``, its result.
+
+    ``output`` is ``None`` unless ``status == "completed"``: placeholders the
+    server sends while a run is in flight are never exposed as results.
+    """
+
+    id: str
+    file: FileRef | None = None
+    model: str = ""
+    categories: list[Category] | None = None
+    n_consensus: int = 1
+    instructions: str | None = None
+    output: ClassificationDecision | None = None
+    status: str = "pending"
+    error: PrimitiveError | None = None
+    consensus: ClassificationConsensus | None = None
+    usage: RetabUsage | None = None
+    created_at: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status != "completed" and self.output is not None:
+            msgspec.structs.force_setattr(self, "output", None)
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run ended in failure (``failed`` or ``error``)."""
+        return self.status in FAILURE_STATUSES
+
+    @property
+    def category(self) -> str | None:
+        """The chosen category's name, once completed."""
+        return self.output.category if self.output is not None else None
+
+
+class ListMetadata(_Model):
+    """Cursors of a list page. There is a next page exactly when ``after`` is set."""
+
+    before: str | None = None
+    after: str | None = None
+
+
+class Page(_Model, Generic[_T]):
+    """One page of a list.
+
+    Attributes:
+        data: the records of this page, in order.
+        list_metadata: the cursors.
+        invalid: rows that could not be decoded (legacy records), as
+            ``(raw JSON, reason)`` pairs; they are reported, never silently dropped.
+    """
+
+    data: list[_T]
+    list_metadata: ListMetadata = ListMetadata()
+    invalid: list[tuple[str, str]] = []
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The ``after`` cursor of the next page, or ``None`` on the last page."""
+        return self.list_metadata.after

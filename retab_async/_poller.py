@@ -1,0 +1,558 @@
+"""One poller per client: every waiting :class:`RunHandle` is observed by it.
+
+No handle has a task or a sleep of its own. Handles *subscribe* a watch while
+they wait and release it when they stop; the poller runs while any watch is
+subscribed and ends when the last one goes. Its requests run in one anyio task
+group, under a cap on requests in flight and on requests per second; a ``429``
+pauses every request of the client (see the transport).
+
+Two ways to observe runs, picked per primitive and re-evaluated as runs come
+and go (``PollPolicy.strategy="auto"``):
+
+* **get**: one ``GET ?include_output=false`` per run, spaced by an interval that
+  grows with the run's age (``growth`` x age, between ``min_interval`` and
+  ``max_interval``), so short runs are seen early and long runs cost little.
+* **list**: when many runs of one primitive are waited on, one round pages
+  through the in-flight statuses (``status=pending|queued|in_progress``, 100 per
+  page) every ``list_interval``; a watched run missing from them has ended, and
+  is fetched once, in full.
+
+A completed run is always fetched once with its output (D9); failed and
+cancelled runs need no second fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.abc
+
+from ._errors import (
+    APIStatusError,
+    ClientStateError,
+    DecodeError,
+    NotFoundError,
+    RetabError,
+)
+from ._primitives import Primitive
+from ._retry import RetryPolicy, is_transient
+from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from ._client import RetabClient
+
+__all__ = ["PollPolicy", "PollStats", "Poller", "Watch"]
+
+_log = logging.getLogger("retab_async.poller")
+_ONCE = RetryPolicy.never()
+_MAX_PAGES = 10_000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PollPolicy:
+    """How background runs are observed.
+
+    Attributes:
+        min_interval, max_interval: bounds of the per-run polling interval (seconds).
+        growth: the interval as a fraction of the run's age, so that the detection
+            lag stays a small fraction of a run's duration.
+        jitter: random spread of each interval (a fraction of it).
+        max_in_flight: poll requests in flight at once, for the whole client.
+        max_rate: poll requests per second, for the whole client.
+        strategy: ``"auto"`` (cheapest of the two), ``"get"`` or ``"list"``.
+        list_min_runs: runs of one primitive that must be waited on before a list
+            round is considered.
+        list_interval: seconds between list rounds.
+        not_found_grace: seconds after creation in which a ``404`` is taken for
+            read-after-write lag (D10) rather than a missing run.
+        not_found_limit: ``404`` answers in a row tolerated within that grace.
+        request_timeout: seconds for one poll request.
+    """
+
+    min_interval: float = 0.05
+    max_interval: float = 5.0
+    growth: float = 0.15
+    jitter: float = 0.1
+    max_in_flight: int = 32
+    max_rate: float = 1000.0
+    strategy: Literal["auto", "get", "list"] = "auto"
+    list_min_runs: int = 20
+    list_interval: float = 0.4
+    not_found_grace: float = 10.0
+    not_found_limit: int = 5
+    request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval <= self.max_interval:
+            raise ValueError("need 0 < min_interval <= max_interval")
+        if self.max_in_flight < 1 or self.max_rate <= 0:
+            raise ValueError("max_in_flight and max_rate must be positive")
+        if self.strategy not in ("auto", "get", "list"):
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+
+    def interval(self, age: float) -> float:
+        """Seconds until the next poll of a run that is ``age`` seconds old."""
+        base = min(max(self.growth * age, self.min_interval), self.max_interval)
+        return base * (1.0 + random.uniform(-self.jitter, self.jitter))
+
+
+@dataclasses.dataclass
+class PollStats:
+    """Counters of what the poller did; handy to measure a strategy."""
+
+    gets: int = 0
+    final_fetches: int = 0
+    list_pages: int = 0
+    list_rounds: int = 0
+    transient_errors: int = 0
+    strategy: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        """Every request the poller sent."""
+        return self.gets + self.final_fetches + self.list_pages
+
+
+class Watch:
+    """What the poller knows about one run, shared by every handle waiting on it."""
+
+    __slots__ = (
+        "_changed",
+        "born",
+        "busy",
+        "error",
+        "final",
+        "last_error",
+        "next_due",
+        "next_verify",
+        "not_found",
+        "observers",
+        "primitive",
+        "record",
+        "refs",
+        "run_id",
+        "since",
+        "status",
+        "version",
+    )
+
+    def __init__(self, primitive: Primitive[Any], run_id: str, record: Any, born: float) -> None:
+        self.primitive = primitive
+        self.run_id = run_id
+        self.record = record
+        self.status: str = record.status if record is not None else ""
+        self.final: Any = None
+        self.error: BaseException | None = None
+        self.last_error: BaseException | None = None
+        self.refs = 0
+        self.version = 0
+        self.born = born
+        self.since = time.monotonic()
+        self.next_due = 0.0
+        self.next_verify = 0.0
+        self.not_found = 0
+        self.busy = False
+        self.observers: list[Callable[[Watch], None]] = []
+        self._changed = anyio.Event()
+
+    @property
+    def settled(self) -> bool:
+        """Whether waiting is over: a final record or a fatal error."""
+        return self.final is not None or self.error is not None
+
+    def update(self, record: Any) -> None:
+        """Take a newer (non-final) record; wake waiters when the status changed."""
+        self.record = record
+        if record.status != self.status:
+            self.status = record.status
+            self._notify()
+
+    def settle(self, record: Any) -> None:
+        """Take the final record of the run."""
+        self.record = self.final = record
+        self.status = record.status
+        self._notify()
+
+    def fail(self, error: BaseException) -> None:
+        """End waiting with ``error``."""
+        self.error = error
+        self._notify()
+
+    def _notify(self) -> None:
+        self.version += 1
+        event, self._changed = self._changed, anyio.Event()
+        event.set()
+        for observer in self.observers:
+            observer(self)
+
+    async def changed(self, version: int) -> None:
+        """Return once ``version`` is out of date."""
+        while self.version == version:
+            await self._changed.wait()
+
+
+class _RateLimiter:
+    """Spaces requests ``1/rate`` apart, allowing a short burst."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._step = 1.0 / rate
+        self._burst = burst * self._step
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        slot = max(self._next, now - self._burst)
+        self._next = slot + self._step
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+
+class Poller:
+    """The client's scheduler for every waiting handle. See the module docstring."""
+
+    def __init__(self, client: RetabClient, policy: PollPolicy) -> None:
+        self.client = client
+        self.policy = policy
+        self.stats = PollStats()
+        self._groups: dict[str, dict[str, Watch]] = {}
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._counter = itertools.count()
+        self._list_mode: dict[str, bool] = {}
+        self._list_due: dict[str, float] = {}
+        self._listing: set[str] = set()
+        self._decided: dict[str, float] = {}
+        self._active_seen: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake: anyio.Event | None = None
+        self._sleep_until = math.inf
+        self._slots: anyio.Semaphore | None = None
+        self._limiter = _RateLimiter(policy.max_rate, burst=policy.max_in_flight)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        watched = sum(len(group) for group in self._groups.values())
+        return f"<Poller watching {watched} runs, {self.stats.requests} requests sent>"
+
+    @property
+    def watching(self) -> int:
+        """How many runs are being watched now."""
+        return sum(len(group) for group in self._groups.values())
+
+    # -- subscriptions ----------------------------------------------------------
+
+    def subscribe(self, primitive: Primitive[Any], run_id: str, record: Any, born: float) -> Watch:
+        """Start (or join) watching a run; pair with :meth:`release`."""
+        if self._closed:
+            raise ClientStateError("the client is closed; make a new RetabClient")
+        group = self._groups.setdefault(primitive.name, {})
+        watch = group.get(run_id)
+        if watch is None:
+            watch = group[run_id] = Watch(primitive, run_id, record, born)
+            self._schedule(watch, self.policy.interval(time.monotonic() - born) if record else 0.0)
+        elif record is not None and watch.record is None:
+            watch.update(record)
+        watch.refs += 1
+        self._ensure_running()
+        return watch
+
+    def release(self, watch: Watch) -> None:
+        """Stop watching for one subscriber; the run is dropped with its last one."""
+        watch.refs -= 1
+        group = self._groups.get(watch.primitive.name)
+        if watch.refs <= 0 and group is not None and group.get(watch.run_id) is watch:
+            del group[watch.run_id]
+
+    def report(self, primitive: Primitive[Any], record: Any, *, full: bool) -> None:
+        """Share a record a handle fetched itself (refresh, cancel) with its waiters."""
+        watch = self._groups.get(primitive.name, {}).get(record.id)
+        if watch is None or watch.settled:
+            return
+        if full and record.status in TERMINAL_STATUSES:
+            watch.settle(record)
+        else:
+            watch.update(record)
+            if record.status in TERMINAL_STATUSES:
+                self._schedule(watch, 0.0)
+
+    async def wait(self, watch: Watch) -> Any:
+        """The final record of ``watch``'s run; raises the fatal error if polling ended with one."""
+        while True:
+            if watch.final is not None:
+                return watch.final
+            if watch.error is not None:
+                raise watch.error
+            await watch.changed(watch.version)
+
+    async def aclose(self) -> None:
+        """Stop polling; waiters still subscribed get :class:`ClientStateError`."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # unlike ``await task``, does not raise its cancellation
+        error = ClientStateError("the client was closed while waiting for the run")
+        for watch in self._all_watches():
+            if not watch.settled:
+                watch.fail(error)
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _all_watches(self) -> Iterable[Watch]:
+        for group in list(self._groups.values()):
+            yield from list(group.values())
+
+    def _schedule(self, watch: Watch, delay: float) -> None:
+        due = time.monotonic() + delay
+        watch.next_due = due
+        heapq.heappush(self._heap, (due, next(self._counter), watch))
+        if due < self._sleep_until and self._wake is not None:
+            self._wake.set()
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="retab-poller")
+        elif self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        self._slots = self._slots or anyio.Semaphore(self.policy.max_in_flight)
+        try:
+            async with anyio.create_task_group() as tg:
+                while self.watching:
+                    self._wake = anyio.Event()
+                    self._dispatch(tg)
+                    self._sleep_until = self._next_wakeup()
+                    with anyio.move_on_after(max(0.0, self._sleep_until - time.monotonic())):
+                        await self._wake.wait()
+                    self._sleep_until = math.inf
+        except Exception as exc:  # a bug here must reach the waiters, not vanish
+            _log.exception("poller stopped")
+            for watch in self._all_watches():
+                if not watch.settled:
+                    watch.fail(exc)
+        finally:
+            self._wake = None
+            if self._task is asyncio.current_task():
+                self._task = None
+
+    def _next_wakeup(self) -> float:
+        heap = self._heap
+        while heap and (heap[0][2].next_due != heap[0][0] or self._dropped(heap[0][2])):
+            heapq.heappop(heap)
+        nxt = heap[0][0] if heap else math.inf
+        for name, due in self._list_due.items():
+            if self._list_mode.get(name) and name not in self._listing:
+                nxt = min(nxt, due)
+        return nxt
+
+    def _dropped(self, watch: Watch) -> bool:
+        group = self._groups.get(watch.primitive.name)
+        return group is None or group.get(watch.run_id) is not watch or watch.settled
+
+    def _dispatch(self, tg: anyio.abc.TaskGroup) -> None:
+        now = time.monotonic()
+        for name, group in self._groups.items():
+            self._decide(name, group, now)
+            if self._list_mode.get(name) and name not in self._listing:
+                if self._list_due.get(name, 0.0) <= now and group:
+                    self._listing.add(name)
+                    tg.start_soon(self._list_round, next(iter(group.values())).primitive, tg)
+        heap = self._heap
+        while heap and heap[0][0] <= now + 0.002:
+            due, _, watch = heapq.heappop(heap)
+            if due != watch.next_due or self._dropped(watch) or watch.busy:
+                continue
+            if self._list_mode.get(watch.primitive.name) and watch.status not in TERMINAL_STATUSES:
+                continue  # list rounds observe it now
+            watch.busy = True
+            tg.start_soon(self._poll, watch)
+
+    def _decide(self, name: str, group: dict[str, Watch], now: float) -> None:
+        if now - self._decided.get(name, -math.inf) < self.policy.list_interval:
+            return
+        self._decided[name] = now
+        use_list = self._list_is_cheaper(group, now)
+        was = self._list_mode.get(name, False)
+        if use_list != was:
+            self._list_mode[name] = use_list
+            self.stats.strategy[name] = "list" if use_list else "get"
+            _log.debug("polling %s with %s", name, "list rounds" if use_list else "gets")
+            if use_list:
+                self._list_due[name] = now
+            else:
+                for watch in group.values():
+                    self._schedule(watch, self.policy.interval(now - watch.born))
+
+    def _list_is_cheaper(self, group: dict[str, Watch], now: float) -> bool:
+        strategy = self.policy.strategy
+        if not group:
+            return False
+        primitive = next(iter(group.values())).primitive
+        if strategy == "get" or not primitive.list_status_filter:
+            return False
+        if strategy == "list":
+            return True
+        if len(group) < self.policy.list_min_runs:
+            return False
+        active = max(self._active_seen.get(primitive.name, 0), len(group))
+        list_cost = len(ACTIVE_STATUSES) + math.ceil(active / 100)
+        per_round = sum(
+            self.policy.list_interval / self.policy.interval(now - w.born) for w in group.values()
+        )
+        return list_cost < 0.5 * per_round
+
+    # -- one run at a time ------------------------------------------------------
+
+    async def _request(self, watch: Watch, *, full: bool) -> Any:
+        assert self._slots is not None
+        async with self._slots:
+            await self._limiter.acquire()
+            primitive = watch.primitive
+            if full:
+                self.stats.final_fetches += 1
+            else:
+                self.stats.gets += 1
+            return await self.client.request(
+                "GET",
+                primitive.record_path(watch.run_id),
+                primitive.decode,
+                params={"include_output": "true" if full else "false"},
+                timeout=self.policy.request_timeout,
+                retry=_ONCE,
+            )
+
+    async def _poll(self, watch: Watch) -> None:
+        """Poll one run; fetch it in full once it is terminal."""
+        try:
+            full = watch.status in TERMINAL_STATUSES
+            record = await self._request(watch, full=full)
+            watch.not_found = 0
+            if record.status in TERMINAL_STATUSES and not full and record.status == "completed":
+                record = await self._request(watch, full=True)
+            if record.status in TERMINAL_STATUSES:
+                watch.settle(record)
+                return
+            watch.update(record)
+            self._schedule(watch, self.policy.interval(time.monotonic() - watch.born))
+        except RetabError as exc:
+            self._on_error(watch, exc)
+        finally:
+            watch.busy = False
+
+    def _on_error(self, watch: Watch, exc: RetabError) -> None:
+        now = time.monotonic()
+        age = now - watch.born
+        if isinstance(exc, NotFoundError):
+            watch.not_found += 1
+            if age < self.policy.not_found_grace and watch.not_found <= self.policy.not_found_limit:
+                self._schedule(watch, max(self.policy.interval(age), 0.2))
+                return
+            watch.fail(exc)
+            return
+        if is_transient(exc):
+            self.stats.transient_errors += 1
+            watch.last_error = exc
+            delay = self.policy.interval(age)
+            if isinstance(exc, APIStatusError) and exc.retry_after:
+                delay = max(delay, min(exc.retry_after, self.client.retry.max_retry_after))
+            self._schedule(watch, delay)
+            return
+        if isinstance(exc, (APIStatusError, DecodeError)):
+            watch.fail(exc)
+            return
+        watch.fail(exc)
+
+    # -- many runs at once ------------------------------------------------------
+
+    async def _list_round(self, primitive: Primitive[Any], tg: anyio.abc.TaskGroup) -> None:
+        """Observe every watched run of ``primitive`` through its in-flight lists."""
+        name = primitive.name
+        started = time.monotonic()
+        try:
+            seen, total = await self._list_active(primitive)
+        except RetabError as exc:
+            self._list_failed(name, exc)
+            return
+        finally:
+            self._listing.discard(name)
+            self._list_due[name] = time.monotonic() + self.policy.list_interval
+            if self._wake is not None:
+                self._wake.set()
+        self.stats.list_rounds += 1
+        self._active_seen[name] = total
+        now = time.monotonic()
+        for watch in list(self._groups.get(name, {}).values()):
+            if watch.settled or watch.busy:
+                continue
+            row = seen.get(watch.run_id)
+            if row is not None:
+                watch.not_found = 0
+                watch.update(row)
+            elif watch.since < started and watch.next_verify <= now:
+                # Gone from every in-flight list: it ended (or is not listed yet).
+                watch.busy = True
+                watch.next_verify = now + self.policy.interval(now - watch.born)
+                tg.start_soon(self._verify, watch)
+
+    async def _verify(self, watch: Watch) -> None:
+        try:
+            record = await self._request(watch, full=True)
+            watch.not_found = 0
+            if record.status in TERMINAL_STATUSES:
+                watch.settle(record)
+            else:
+                watch.update(record)
+        except RetabError as exc:
+            self._on_error(watch, exc)
+        finally:
+            watch.busy = False
+
+    async def _list_active(self, primitive: Primitive[Any]) -> tuple[dict[str, Any], int]:
+        assert self._slots is not None
+        watched = self._groups.get(primitive.name, {})
+        seen: dict[str, Any] = {}
+        total = 0
+        for status in ACTIVE_STATUSES:
+            after: str | None = None
+            for _ in range(_MAX_PAGES):
+                params = {"status": status, "limit": "100", "order": "asc"}
+                if after:
+                    params["after"] = after
+                async with self._slots:
+                    await self._limiter.acquire()
+                    self.stats.list_pages += 1
+                    page = await self.client.request(
+                        "GET",
+                        primitive.path,
+                        primitive.decode_page,
+                        params=params,
+                        timeout=self.policy.request_timeout,
+                        retry=_ONCE,
+                    )
+                total += len(page.data)
+                for row in page.data:
+                    if row.id in watched:
+                        seen[row.id] = row
+                after = page.next_cursor
+                if not after:
+                    break
+        return seen, total
+
+    def _list_failed(self, name: str, exc: RetabError) -> None:
+        if is_transient(exc):
+            self.stats.transient_errors += 1
+            return
+        # Listing is refused (for example 401/403): every waiter of this primitive must know.
+        for watch in list(self._groups.get(name, {}).values()):
+            if not watch.settled:
+                watch.fail(exc)

@@ -1,0 +1,155 @@
+"""What the run machinery needs to know about one primitive: its paths and record type.
+
+Run handles, the poller and tokens use nothing else, so extractions, parses,
+splits, partitions and edits fit in by adding one :class:`Primitive` each.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
+
+import msgspec
+
+from ._errors import DecodeError, UsageError
+from ._models import Classification, ListMetadata, Page, PrimitiveError
+from ._transport import Response
+
+__all__ = ["CLASSIFICATIONS", "PRIMITIVES", "Primitive", "RunRecord", "check_id"]
+
+
+class RunRecord(Protocol):
+    """What every primitive's record has in common."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> PrimitiveError | None: ...
+
+
+R = TypeVar("R", bound=RunRecord)
+
+_MAX_ID = 255
+
+
+def check_id(run_id: object) -> str:
+    """Validate a run id and return it percent-encoded for a path (D14).
+
+    Raises :class:`UsageError` for a non-string, an empty id, or one with ``/``,
+    ``\\``, ``..``, ``?``, ``#``, whitespace, control or non-ASCII characters.
+    """
+    if not isinstance(run_id, str):
+        raise UsageError(f"run id must be a string, not {type(run_id).__name__}")
+    if not run_id:
+        raise UsageError("run id must not be empty")
+    if len(run_id) > _MAX_ID:
+        raise UsageError(f"run id is {len(run_id)} characters long; at most {_MAX_ID} allowed")
+    for bad in ("/", "\\", "..", "?", "#", "%"):
+        if bad in run_id:
+            raise UsageError(f"run id {run_id!r} must not contain {bad!r}")
+    for ch in run_id:
+        if not ch.isascii() or ch.isspace() or unicodedata.category(ch).startswith("C"):
+            raise UsageError(f"run id {run_id!r} must be printable ASCII without spaces")
+    return quote(run_id, safe="")
+
+
+class _RawPage(msgspec.Struct, frozen=True):
+    data: list[msgspec.Raw] = []
+    list_metadata: ListMetadata = ListMetadata()
+
+
+_raw_page_decoder = msgspec.json.Decoder(_RawPage)
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive(Generic[R]):
+    """A kind of run: where it lives on the API and what its record looks like.
+
+    Attributes:
+        name: the path segment, also used in tokens (``"classifications"``).
+        record_type: the msgspec Struct of a record.
+        list_status_filter: whether its list takes a ``status`` filter.
+    """
+
+    name: str
+    record_type: type[R]
+    list_status_filter: bool = True
+    _decoder: msgspec.json.Decoder[R] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_decoder", msgspec.json.Decoder(self.record_type))
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+    @property
+    def path(self) -> str:
+        """The collection path, e.g. ``/v1/classifications``."""
+        return f"/v1/{self.name}"
+
+    def record_path(self, run_id: str) -> str:
+        """The path of one record; validates the id."""
+        return f"/v1/{self.name}/{check_id(run_id)}"
+
+    def cancel_path(self, run_id: str) -> str:
+        """The cancel path of one record; validates the id."""
+        return f"/v1/{self.name}/{check_id(run_id)}/cancel"
+
+    def decode(self, response: Response) -> R:
+        """Decode one record. Raises :class:`DecodeError`."""
+        return decode_with(self._decoder, response, self.record_type.__name__)
+
+    def decode_bytes(self, data: bytes) -> R:
+        """Decode one record from bytes. Raises :class:`DecodeError`."""
+        try:
+            return self._decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise _decode_error(exc, data, self.record_type.__name__, None, None) from exc
+
+    def decode_page(self, response: Response) -> Page[R]:
+        """Decode a list page; rows that do not decode are kept in ``Page.invalid``."""
+        raw = decode_with(_raw_page_decoder, response, "list page")
+        rows: list[R] = []
+        invalid: list[tuple[str, str]] = []
+        for row in raw.data:
+            try:
+                rows.append(self._decoder.decode(row))
+            except msgspec.DecodeError as exc:
+                invalid.append((bytes(row).decode("utf-8", "replace")[:2000], str(exc)))
+        return Page(data=rows, list_metadata=raw.list_metadata, invalid=invalid)
+
+
+def decode_with(decoder: msgspec.json.Decoder[Any], response: Response, what: str) -> Any:
+    """Decode ``response.body`` with ``decoder``; map failures to :class:`DecodeError`."""
+    try:
+        return decoder.decode(response.body)
+    except msgspec.DecodeError as exc:
+        raise _decode_error(exc, response.body, what, response.status, response.request_id) from exc
+
+
+def _decode_error(
+    exc: msgspec.DecodeError, body: bytes, what: str, status: int | None, request_id: str | None
+) -> DecodeError:
+    if not body:
+        message = f"expected a {what} but the response body was empty"
+    elif isinstance(exc, msgspec.ValidationError):
+        message = f"response is not a valid {what}: {exc}"
+    else:
+        message = f"response body is not valid JSON ({exc}); expected a {what}"
+    # Cut-short JSON can come from a dropped connection: worth another attempt.
+    malformed = bool(body) and not isinstance(exc, msgspec.ValidationError)
+    return DecodeError(
+        message, body=body, status=status, request_id=request_id, malformed=malformed
+    )
+
+
+CLASSIFICATIONS: Primitive[Classification] = Primitive("classifications", Classification)
+
+PRIMITIVES: dict[str, Primitive[Any]] = {CLASSIFICATIONS.name: CLASSIFICATIONS}
+"""Every primitive by name, for resuming a run from a token."""

@@ -1,0 +1,266 @@
+"""``RunHandle``: a background run you can wait for, cancel, watch, and resume elsewhere.
+
+Waiting goes through the client's one :class:`Poller`; a handle itself holds no
+task and no timer. Deadlines are anyio cancel scopes. A cancel that must reach
+the server (on timeout, or when a ``run()`` block is left early) runs in a
+shielded scope bounded by ``CANCEL_GRACE`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Generic
+
+import anyio
+
+from ._errors import NotFoundError, RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
+from ._primitives import Primitive, R
+from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
+from ._tokens import encode_token
+
+if TYPE_CHECKING:
+    from ._client import RetabClient
+
+__all__ = ["CANCEL_GRACE", "RunHandle", "RunWatch"]
+
+_log = logging.getLogger("retab_async")
+
+CANCEL_GRACE = 10.0
+"""Seconds a cleanup cancel may take before we give up on it."""
+
+_CANCEL_NOT_FOUND_RETRIES = 4
+
+
+class RunHandle(Generic[R]):
+    """A background run of one primitive, generic over its record type.
+
+    Get one from ``client.classifications.start(...)``, ``.handle(id)`` or
+    ``client.resume(token)``. ``await handle`` is ``await handle.wait()``.
+
+    Attributes:
+        id: the run id.
+        primitive: which kind of run this is.
+        idempotency_key: the key its create was sent with, when known.
+    """
+
+    def __init__(
+        self,
+        client: RetabClient,
+        primitive: Primitive[R],
+        run_id: str,
+        *,
+        record: R | None = None,
+        full: bool = False,
+        idempotency_key: str | None = None,
+        born: float | None = None,
+    ) -> None:
+        primitive.record_path(run_id)  # validates the id before anything is sent
+        self._client = client
+        self.primitive = primitive
+        self.id = run_id
+        self.idempotency_key = idempotency_key
+        self._record = record
+        self._full = full and record is not None
+        self._born = time.monotonic() if born is None else born
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.primitive.name} {self.id} {self.status}>"
+
+    @property
+    def status(self) -> str:
+        """The last status seen (``"unknown"`` before any record was seen)."""
+        return self._record.status if self._record is not None else "unknown"
+
+    @property
+    def record(self) -> R | None:
+        """The last record seen, if any."""
+        return self._record
+
+    @property
+    def done(self) -> bool:
+        """Whether the last status seen is terminal."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def token(self) -> str:
+        """A JSON-safe string to resume this run with ``client.resume(token)``; no secret in it."""
+        return encode_token(self.primitive, self.id, self._client.base_url, self.idempotency_key)
+
+    def _take(self, record: R, *, full: bool) -> R:
+        self._record = record
+        self._full = full
+        return record
+
+    async def refresh(self) -> R:
+        """Fetch the record now (with its output) and return it.
+
+        Raises what the request raises (:class:`NotFoundError`, transport errors...).
+        """
+        record = await self._client.request(
+            "GET",
+            self.primitive.record_path(self.id),
+            self.primitive.decode,
+            params={"include_output": "true"},
+        )
+        self._client.poller.report(self.primitive, record, full=True)
+        return self._take(record, full=True)
+
+    async def settle(self, timeout: float | None = None, *, cancel_on_timeout: bool = False) -> R:
+        """Wait until the run is terminal and return its final record, whatever the status.
+
+        Raises:
+            WaitTimeout: ``timeout`` seconds passed first (after cancelling the run
+                on the server when ``cancel_on_timeout``).
+            UsageError: ``timeout`` is negative.
+            APIStatusError: polling hit an error that will not go away (401, 403,
+                a persistent 404...).
+        """
+        if timeout is not None and (timeout < 0 or timeout != timeout):
+            raise UsageError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
+        if self.done and self._full:
+            return self._record  # type: ignore[return-value]
+        started = time.monotonic()
+        poller = self._client.poller
+        watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
+        try:
+            with anyio.move_on_after(timeout):
+                return self._take(await poller.wait(watch), full=True)
+            if watch.record is not None:
+                self._record = watch.record
+        finally:
+            poller.release(watch)
+        await self._timed_out(time.monotonic() - started, cancel_on_timeout)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _timed_out(self, elapsed: float, cancel: bool) -> None:
+        cancelled = False
+        if cancel:
+            cancelled = await self._cancel_quietly()
+        raise WaitTimeout(
+            run_id=self.id,
+            status=self.status,
+            elapsed=elapsed,
+            cancelled=cancelled,
+            record=self._record,
+        )
+
+    async def wait(self, timeout: float | None = None, *, cancel_on_timeout: bool = False) -> R:
+        """Wait for the run to complete and return its record, with its output.
+
+        Raises:
+            RunFailed: the run ended ``failed``; ``.error`` is the server's error.
+            RunCancelled: the run ended ``cancelled``.
+            WaitTimeout: ``timeout`` seconds passed first.
+            UsageError: ``timeout`` is negative.
+            APIStatusError: polling hit an error that will not go away.
+        """
+        record = await self.settle(timeout, cancel_on_timeout=cancel_on_timeout)
+        return _outcome(self.id, record)
+
+    def __await__(self) -> Generator[Any, None, R]:
+        return self.wait().__await__()
+
+    async def cancel(self, *, wait: bool = False) -> R:
+        """Cancel the run on the server and return its record.
+
+        Idempotent: on a run known to be terminal nothing is sent and the record is
+        returned unchanged; the server, too, returns a terminal run unchanged, so a
+        cancel that loses the race with completion gives the true final state.
+        With ``wait=True``, returns only once the run is terminal.
+
+        Raises what the request raises; a ``404`` just after the create is retried.
+        """
+        if self.done:
+            return self._record  # type: ignore[return-value]
+        record = await self._send_cancel()
+        terminal = record.status in TERMINAL_STATUSES
+        self._client.poller.report(self.primitive, record, full=True)
+        self._take(record, full=True)
+        if wait and not terminal:
+            return await self.settle()
+        return record
+
+    async def _send_cancel(self) -> R:
+        path = self.primitive.cancel_path(self.id)
+        for attempt in range(_CANCEL_NOT_FOUND_RETRIES + 1):
+            try:
+                return await self._client.request("POST", path, self.primitive.decode)
+            except NotFoundError:
+                young = time.monotonic() - self._born < self._client.poller.policy.not_found_grace
+                if not young or attempt == _CANCEL_NOT_FOUND_RETRIES:
+                    raise
+                await anyio.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _cancel_quietly(self) -> bool:
+        """Cancel on the server during cleanup: shielded, bounded, never raising."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+            try:
+                record = await self.cancel()
+            except RetabError as exc:
+                _log.warning("could not cancel run %s: %s", self.id, exc)
+                return False
+            return record.status == "cancelled"
+        _log.warning("cancelling run %s took longer than %ss; gave up", self.id, CANCEL_GRACE)
+        return False
+
+    def watch(self) -> RunWatch[R]:
+        """Iterate over the run's records, one per status change, ending at the terminal one.
+
+        ``async for record in handle.watch(): ...``. Polling happens only while
+        the loop waits for the next change, so leaving the loop early leaves
+        nothing running.
+        """
+        return RunWatch(self)
+
+
+class RunWatch(Generic[R]):
+    """The iterator of :meth:`RunHandle.watch`."""
+
+    def __init__(self, handle: RunHandle[R]) -> None:
+        self._handle = handle
+        self._last: str | None = None
+        self._finished = False
+
+    def __aiter__(self) -> RunWatch[R]:
+        return self
+
+    async def __anext__(self) -> R:
+        handle = self._handle
+        if self._finished:
+            raise StopAsyncIteration
+        record = handle.record if handle.done else None
+        if record is None:
+            record = await self._next_change()
+        self._last = record.status
+        self._finished = record.status in TERMINAL_STATUSES
+        return record
+
+    async def _next_change(self) -> R:
+        handle = self._handle
+        if self._last is None and handle.record is not None:
+            return handle.record
+        poller = handle._client.poller
+        watch = poller.subscribe(handle.primitive, handle.id, handle.record, handle._born)
+        try:
+            while True:
+                if watch.final is not None:
+                    return handle._take(watch.final, full=True)
+                if watch.error is not None:
+                    raise watch.error
+                if watch.record is not None and watch.status != self._last:
+                    return handle._take(watch.record, full=False)
+                await watch.changed(watch.version)
+        finally:
+            poller.release(watch)
+
+
+def _outcome(run_id: str, record: Any) -> Any:
+    status = record.status
+    if status in FAILURE_STATUSES:
+        raise RunFailed(run_id=run_id, error=record.error, record=record)
+    if status == "cancelled":
+        raise RunCancelled(run_id=run_id, record=record)
+    return record

@@ -1,0 +1,30 @@
+"""A Retab-compatible local server for tests, examples and offline development.
+
+It implements the classifications API of the contract, with background runs
+that move on their own, a deterministic classifier, seeded fault injection and
+a log of every request. Run it in-process with :class:`LocalRetab`, from pytest
+with the ``retab_server`` fixture, or from a shell::
+
+    python -m retab_async.testing serve --port 8080 --run-time 0.5
+
+A document whose bytes contain ``[[retab:fail]]`` ends ``failed``.
+"""
+
+from ._app import RecordedRequest, ServerState, create_app
+from ._classifier import FAIL_MARKER
+from ._config import FAULT_KINDS, FaultConfig, FaultKind, ServerConfig
+from ._local import LocalRetab
+from ._store import Run
+
+__all__ = [
+    "FAIL_MARKER",
+    "FAULT_KINDS",
+    "FaultConfig",
+    "FaultKind",
+    "LocalRetab",
+    "RecordedRequest",
+    "Run",
+    "ServerConfig",
+    "ServerState",
+    "create_app",
+]

@@ -1,0 +1,126 @@
+"""Knobs of the local server: run times, the seed, and fault injection."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Collection
+from typing import Literal
+
+__all__ = ["FAULT_KINDS", "FaultConfig", "FaultKind", "Operation", "ServerConfig"]
+
+FaultKind = Literal["rate_limit", "server_error", "disconnect", "slow", "truncated", "not_found"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "rate_limit",
+    "server_error",
+    "disconnect",
+    "slow",
+    "truncated",
+    "not_found",
+)
+
+Operation = Literal["create", "get", "list", "cancel", "delete"]
+OPERATIONS: tuple[Operation, ...] = ("create", "get", "list", "cancel", "delete")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FaultConfig:
+    """Per-request fault rates (probabilities in 0..1), drawn from the server's seeded RNG.
+
+    Attributes:
+        rate_limit: answer ``429`` with ``Retry-After: retry_after`` before doing anything.
+        server_error: answer ``500``, ``502`` or ``503`` (JSON or plain text) before doing anything.
+        disconnect: do the work, then drop the connection without a response.
+        slow: do the work, then wait ``slow_seconds`` before answering.
+        truncated: do the work, then send a JSON body cut short.
+        not_found: answer ``404`` to a read of a run younger than ``not_found_window``
+            seconds (read-after-write lag, decision D10).
+        operations: which operations faults apply to (default: all).
+    """
+
+    rate_limit: float = 0.0
+    server_error: float = 0.0
+    disconnect: float = 0.0
+    slow: float = 0.0
+    truncated: float = 0.0
+    not_found: float = 0.0
+    retry_after: float = 1.0
+    slow_seconds: float = 2.0
+    not_found_window: float = 2.0
+    operations: Collection[Operation] = OPERATIONS
+
+    def __post_init__(self) -> None:
+        for kind in FAULT_KINDS:
+            rate = getattr(self, kind)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate {kind}={rate!r} is not between 0 and 1")
+        unknown = set(self.operations) - set(OPERATIONS)
+        if unknown:
+            raise ValueError(f"unknown operations {sorted(unknown)}; expected {OPERATIONS}")
+
+    @classmethod
+    def mixed(cls, rate: float, **overrides: object) -> FaultConfig:
+        """Spread ``rate`` evenly over every fault kind."""
+        share = rate / len(FAULT_KINDS)
+        values: dict[str, object] = dict.fromkeys(FAULT_KINDS, share)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def any(self) -> bool:
+        """Whether any fault can happen."""
+        return any(getattr(self, kind) > 0 for kind in FAULT_KINDS)
+
+    def draw(self, rng: random.Random, operation: Operation) -> FaultKind | None:
+        """Pick the fault for one request (at most one), or ``None``."""
+        if operation not in self.operations:
+            return None
+        roll = rng.random()
+        for kind in FAULT_KINDS:
+            if kind == "not_found" and operation not in ("get", "cancel"):
+                continue
+            rate = getattr(self, kind)
+            if roll < rate:
+                return kind
+            roll -= rate
+        return None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """How the local server behaves.
+
+    Attributes:
+        api_key: the key clients must send (``Authorization: Bearer`` or ``Api-Key``).
+        queue_time: seconds a background run stays ``queued``.
+        run_time: seconds a run stays ``in_progress``: a number, or a ``(low, high)``
+            range drawn from the seeded RNG.
+        seed: seeds run times, ids and faults, so that a run is reproducible.
+        faults: fault injection rates.
+        record_bodies: keep request bodies in the request log (turn off for big benchmarks).
+        max_body_size: request bodies larger than this get ``413``.
+    """
+
+    api_key: str = "sk_local_test"
+    queue_time: float = 0.0
+    run_time: float | tuple[float, float] = 0.05
+    seed: int = 0
+    faults: FaultConfig = FaultConfig()
+    record_bodies: bool = True
+    max_body_size: int = 32 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise ValueError("api_key must not be empty")
+        if self.queue_time < 0:
+            raise ValueError("queue_time must be >= 0")
+        low, high = self.run_time_range
+        if low < 0 or high < low:
+            raise ValueError(f"run_time {self.run_time!r} is not a valid duration or range")
+
+    @property
+    def run_time_range(self) -> tuple[float, float]:
+        """The run time as a ``(low, high)`` range."""
+        if isinstance(self.run_time, tuple):
+            return self.run_time
+        return (self.run_time, self.run_time)

@@ -1,0 +1,301 @@
+"""The local server's state: runs, their lifecycle, listing, and idempotency keys.
+
+Runs move on their own: each background run has its transitions scheduled on
+a heap, and the store applies the due ones before every request
+(:meth:`RunStore.advance`). No task or timer exists per run, so ten thousand
+runs cost ten thousand small records and nothing more.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import heapq
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from .._status import TERMINAL_STATUSES
+from ._classifier import FAIL_MARKER, classify
+from ._config import ServerConfig
+from ._validation import CreateRequest, ListQuery
+
+__all__ = ["IdempotencyConflict", "Run", "RunStore"]
+
+_encode = msgspec.json.Encoder().encode
+_PLACEHOLDER = {"reasoning": "", "category": ""}
+
+
+@dataclass(eq=False)
+class Run:
+    """One stored classification run."""
+
+    seq: int
+    id: str
+    file: dict[str, str]
+    model: str
+    categories: list[dict[str, Any]]
+    n_consensus: int
+    instructions: str | None
+    created_at: str
+    created_wall: float
+    created_mono: float
+    run_time: float
+    will_fail: bool
+    output: dict[str, str]
+    consensus: dict[str, Any] | None
+    usage: dict[str, float]
+    idempotency_key: str | None = None
+    status: str = "queued"
+    error: dict[str, Any] | None = None
+    terminal_wall: float | None = None
+    terminal_mono: float | None = None
+    _cache: dict[bool, bytes] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run will not change again."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self, include_output: bool = True) -> dict[str, Any]:
+        """The record as the API returns it (D3, D9)."""
+        completed = self.status == "completed"
+        if completed:
+            output: Any = self.output
+        else:
+            output = None if self.terminal else _PLACEHOLDER
+        return {
+            "id": self.id,
+            "file": self.file,
+            "model": self.model,
+            "categories": self.categories,
+            "n_consensus": self.n_consensus,
+            "instructions": self.instructions,
+            "output": output if include_output else None,
+            "status": self.status,
+            "error": self.error,
+            "consensus": self.consensus if completed and include_output else None,
+            "usage": self.usage if completed else None,
+            "created_at": self.created_at,
+        }
+
+    def to_json(self, include_output: bool = True) -> bytes:
+        """The encoded record, cached until the status changes."""
+        cached = self._cache.get(include_output)
+        if cached is None:
+            cached = self._cache[include_output] = _encode(self.to_dict(include_output))
+        return cached
+
+    def set_status(self, status: str) -> None:
+        """Move to ``status``, stamping the time when it is terminal."""
+        self.status = status
+        self._cache.clear()
+        if status in TERMINAL_STATUSES:
+            self.terminal_wall = time.time()
+            self.terminal_mono = time.monotonic()
+
+
+class IdempotencyConflict(Exception):
+    """An idempotency key was reused with a different body."""
+
+
+@dataclass
+class _KeyEntry:
+    body_hash: str
+    run_id: str
+    expires: float
+
+
+class RunStore:
+    """All runs of one local server."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._runs: dict[str, Run] = {}
+        self._seq_of: dict[str, int] = {}
+        self._by_seq: dict[int, Run] = {}
+        self._all: list[int] = []
+        self._by_status: dict[str, list[int]] = {}
+        self._events: list[tuple[float, int, str]] = []
+        self._keys: dict[str, _KeyEntry] = {}
+        self._next_seq = 0
+        self.created = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def advance(self, now: float | None = None) -> None:
+        """Apply every scheduled transition that is due."""
+        now = time.monotonic() if now is None else now
+        events = self._events
+        while events and events[0][0] <= now:
+            _, seq, status = heapq.heappop(events)
+            run = self._by_seq.get(seq)
+            if run is not None and not run.terminal:
+                self._move(run, status)
+
+    def _move(self, run: Run, status: str) -> None:
+        self._unindex(run)
+        run.set_status(status)
+        if status == "failed":
+            run.error = {
+                "code": "DOCUMENT_UNREADABLE",
+                "message": "The document asked to fail (it contains the failure marker).",
+                "details": {"stage": "classification", "marker": FAIL_MARKER.decode()},
+            }
+        self._index(run)
+
+    def _index(self, run: Run) -> None:
+        bisect.insort(self._by_status.setdefault(run.status, []), run.seq)
+
+    def _unindex(self, run: Run) -> None:
+        seqs = self._by_status.get(run.status, [])
+        i = bisect.bisect_left(seqs, run.seq)
+        if i < len(seqs) and seqs[i] == run.seq:
+            del seqs[i]
+
+    # -- create ---------------------------------------------------------------
+
+    def create(self, req: CreateRequest, *, idempotency_key: str | None, body_hash: str) -> tuple[Run, bool]:
+        """Create a run, or replay the one made with the same idempotency key.
+
+        Returns ``(run, replayed)``. Raises :class:`IdempotencyConflict` when the key
+        was used with a different body.
+        """
+        if idempotency_key is not None:
+            entry = self._keys.get(idempotency_key)
+            if entry is not None and entry.expires > time.time():
+                if entry.body_hash != body_hash:
+                    raise IdempotencyConflict(idempotency_key)
+                existing = self._runs.get(entry.run_id)
+                if existing is not None:
+                    return existing, True
+        run = self._new_run(req, idempotency_key)
+        if idempotency_key is not None:
+            self._keys[idempotency_key] = _KeyEntry(body_hash, run.id, time.time() + 86400)
+        return run, False
+
+    def _new_run(self, req: CreateRequest, idempotency_key: str | None) -> Run:
+        seq = self._next_seq
+        self._next_seq += 1
+        now_wall, now_mono = time.time(), time.monotonic()
+        low, high = self.config.run_time_range
+        run_time = low if low == high else self._rng.uniform(low, high)
+        verdict = classify(req.text, req.filename, req.categories, req.n_consensus)
+        digest = hashlib.sha256(req.content or req.url.encode()).hexdigest()
+        consensus = None
+        if req.n_consensus > 1:
+            consensus = {"choices": verdict.votes, "likelihoods": verdict.likelihood}
+        run = Run(
+            seq=seq,
+            id=f"clss_{self._rng.getrandbits(64):016x}",
+            file={"id": f"file_{digest[:16]}", "filename": req.filename, "mime_type": req.mime_type},
+            model=req.model,
+            categories=req.categories,
+            n_consensus=req.n_consensus,
+            instructions=req.instructions,
+            created_at=_iso(now_wall),
+            created_wall=now_wall,
+            created_mono=now_mono,
+            run_time=run_time,
+            will_fail=FAIL_MARKER in (req.content or req.url.encode()),
+            output={"reasoning": verdict.reasoning, "category": verdict.category},
+            consensus=consensus,
+            usage={"credits": float(req.n_consensus)},
+            idempotency_key=idempotency_key,
+        )
+        self._runs[run.id] = run
+        self._seq_of[run.id] = seq
+        self._by_seq[seq] = run
+        self._all.append(seq)
+        self._index(run)
+        self.created += 1
+        started = now_mono + self.config.queue_time
+        heapq.heappush(self._events, (started, seq, "in_progress"))
+        final = "failed" if run.will_fail else "completed"
+        heapq.heappush(self._events, (started + run_time, seq, final))
+        self.advance(now_mono)
+        return run
+
+    def finish_time(self, run: Run) -> float:
+        """The monotonic time at which ``run`` reaches its terminal state on its own."""
+        return run.created_mono + self.config.queue_time + run.run_time
+
+    # -- read, cancel, delete -------------------------------------------------
+
+    def get(self, run_id: str) -> Run | None:
+        """The run with this id, or ``None``."""
+        return self._runs.get(run_id)
+
+    def cancel(self, run: Run) -> Run:
+        """Cancel a run that is not terminal; a terminal run is left as it is (D4)."""
+        if not run.terminal:
+            self._move(run, "cancelled")
+        return run
+
+    def delete(self, run: Run) -> None:
+        """Remove a run for good, cancelling it first when in flight (D5)."""
+        self.cancel(run)
+        self._unindex(run)
+        del self._runs[run.id]
+        del self._by_seq[run.seq]
+        i = bisect.bisect_left(self._all, run.seq)
+        del self._all[i]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._runs.values()))
+
+    # -- list -----------------------------------------------------------------
+
+    def list(self, q: ListQuery) -> tuple[list[Run], str | None, str | None]:
+        """One page for ``q``: ``(runs, before, after)`` with the cursors of D12."""
+        seqs = self._by_status.get(q.status, []) if q.status else self._all
+        cursor_id = q.after or q.before
+        cursor = self._seq_of.get(cursor_id) if cursor_id else None
+        backward = q.before is not None and cursor is not None
+        # Walking "down" means towards older runs (smaller sequence numbers).
+        down = (q.order == "desc") != backward
+        if cursor is None:
+            start = len(seqs) - 1 if down else 0
+        elif down:
+            start = bisect.bisect_left(seqs, cursor) - 1
+        else:
+            start = bisect.bisect_right(seqs, cursor)
+        found = self._walk(seqs, start, -1 if down else 1, q)
+        more = len(found) > q.limit
+        page = found[: q.limit]
+        if backward:
+            page.reverse()
+            after = page[-1].id if page else None
+            before = page[0].id if page and more else None
+        else:
+            after = page[-1].id if page and more else None
+            before = page[0].id if page and cursor is not None else None
+        return page, before, after
+
+    def _walk(self, seqs: list[int], i: int, step: int, q: ListQuery) -> list[Run]:
+        found: list[Run] = []
+        prefix = q.filename.lower() if q.filename else None
+        while 0 <= i < len(seqs) and len(found) <= q.limit:
+            run = self._by_seq[seqs[i]]
+            i += step
+            if prefix is not None and not run.file["filename"].lower().startswith(prefix):
+                continue
+            if q.from_date or q.to_date:
+                day = dt.datetime.fromtimestamp(run.created_wall, dt.timezone.utc).date()
+                if (q.from_date and day < q.from_date) or (q.to_date and day > q.to_date):
+                    continue
+            found.append(run)
+        return found
+
+
+def _iso(wall: float) -> str:
+    stamp = dt.datetime.fromtimestamp(wall, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"

@@ -1,0 +1,267 @@
+"""Validation of requests, with errors in the API's own shapes (contract 4.2, D11, D12)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .._mime import is_text_mime, mime_type_for
+from .._status import KNOWN_STATUSES
+
+__all__ = ["CreateRequest", "ListQuery", "QueryError", "parse_create", "parse_list_query"]
+
+Issue = dict[str, Any]
+
+_CREATE_FIELDS = frozenset(
+    {
+        "document",
+        "categories",
+        "model",
+        "first_n_pages",
+        "instructions",
+        "n_consensus",
+        "bust_cache",
+        "background",
+    }
+)
+_DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A valid create body, with the document decoded."""
+
+    filename: str
+    url: str
+    mime_type: str
+    content: bytes | None
+    categories: list[dict[str, Any]]
+    model: str
+    first_n_pages: int | None
+    instructions: str | None
+    n_consensus: int
+    bust_cache: bool
+    background: bool
+
+    @property
+    def text(self) -> str | None:
+        """The document as text, when it is a text type."""
+        if self.content is None or not is_text_mime(self.mime_type):
+            return None
+        return self.content.decode("utf-8", "replace")
+
+
+def _issue(kind: str, loc: list[str | int], msg: str, value: Any = None) -> Issue:
+    return {"type": kind, "loc": ["body", *loc], "msg": msg, "input": value}
+
+
+def parse_create(body: Any) -> CreateRequest | list[Issue]:
+    """Validate a decoded create body: a :class:`CreateRequest`, or the list of problems."""
+    if not isinstance(body, dict):
+        return [_issue("model_attributes_type", [], "Input should be a valid dictionary", body)]
+    issues = [
+        _issue("extra_forbidden", [key], "Extra inputs are not permitted", body[key])
+        for key in body
+        if key not in _CREATE_FIELDS
+    ]
+    document = _check_document(body.get("document"), issues)
+    categories = _check_categories(body.get("categories"), issues)
+    model = _check_type(body, "model", str, "retab-small", issues)
+    first_n_pages = _check_int(body, "first_n_pages", None, 1, None, issues)
+    instructions = _check_type(body, "instructions", (str, type(None)), None, issues)
+    n_consensus = _check_int(body, "n_consensus", 1, 1, 16, issues)
+    bust_cache = _check_type(body, "bust_cache", bool, False, issues)
+    background = _check_type(body, "background", bool, False, issues)
+    if issues or document is None or categories is None:
+        return issues
+    return CreateRequest(
+        filename=document[0],
+        url=document[1],
+        mime_type=document[2],
+        content=document[3],
+        categories=categories,
+        model=model,
+        first_n_pages=first_n_pages,
+        instructions=instructions,
+        n_consensus=n_consensus,
+        bust_cache=bust_cache,
+        background=background,
+    )
+
+
+def _check_type(body: dict[str, Any], key: str, kind: Any, default: Any, issues: list[Issue]) -> Any:
+    if key not in body:
+        return default
+    value = body[key]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        issues.append(_issue("type_error", [key], f"Input has the wrong type for {key}", value))
+        return default
+    return value
+
+
+def _check_int(
+    body: dict[str, Any],
+    key: str,
+    default: int | None,
+    low: int,
+    high: int | None,
+    issues: list[Issue],
+) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
+        issues.append(_issue("int_type", [key], "Input should be a valid integer", value))
+        return default
+    if value < low:
+        issues.append(
+            _issue("greater_than_equal", [key], f"Input should be greater than or equal to {low}", value)
+        )
+    elif high is not None and value > high:
+        issues.append(
+            _issue("less_than_equal", [key], f"Input should be less than or equal to {high}", value)
+        )
+    return value
+
+
+def _check_document(doc: Any, issues: list[Issue]) -> tuple[str, str, str, bytes | None] | None:
+    if doc is None:
+        issues.append(_issue("missing", ["document"], "Field required"))
+        return None
+    if not isinstance(doc, dict):
+        issues.append(_issue("model_type", ["document"], "Input should be an object", doc))
+        return None
+    filename, url = doc.get("filename"), doc.get("url")
+    bad = False
+    for key, value in (("filename", filename), ("url", url)):
+        if not isinstance(value, str) or not value:
+            issues.append(_issue("missing", ["document", key], "Field required", value))
+            bad = True
+    if bad:
+        return None
+    assert isinstance(filename, str) and isinstance(url, str)
+    mime = mime_type_for(filename)
+    if mime is None:
+        issues.append(
+            _issue("value_error", ["document", "filename"], "Unsupported file extension", filename)
+        )
+        return None
+    if url.startswith("https://"):
+        return filename, url, mime, None
+    match = _DATA_URI.match(url)
+    if match is None:
+        msg = "URL must be a data: URI with base64 content or an https:// URL"
+        issues.append(_issue("value_error", ["document", "url"], msg, url[:80]))
+        return None
+    try:
+        content = base64.b64decode(match.group(3), validate=True)
+    except (binascii.Error, ValueError):
+        issues.append(_issue("value_error", ["document", "url"], "Invalid base64 content", None))
+        return None
+    return filename, url, match.group(1) or mime, content
+
+
+def _check_categories(raw: Any, issues: list[Issue]) -> list[dict[str, Any]] | None:
+    if raw is None:
+        issues.append(_issue("missing", ["categories"], "Field required"))
+        return None
+    if not isinstance(raw, list) or not raw:
+        msg = "List should have at least 1 item after validation"
+        issues.append(_issue("too_short", ["categories"], msg, raw))
+        return None
+    result = []
+    for index, cat in enumerate(raw):
+        name = cat.get("name") if isinstance(cat, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            issues.append(_issue("missing", ["categories", index, "name"], "Field required", cat))
+            continue
+        description = cat.get("description", "")
+        if not isinstance(description, str):
+            msg = "Input should be a valid string"
+            issues.append(_issue("string_type", ["categories", index, "description"], msg))
+            continue
+        result.append(
+            {"name": name, "description": description, "handle_key": cat.get("handle_key")}
+        )
+    return result
+
+
+class QueryError(Exception):
+    """A bad list query: ``status`` is 400 (malformed date) or 422 (out of range)."""
+
+    def __init__(self, status: int, issues: list[Issue]) -> None:
+        super().__init__(issues[0]["msg"])
+        self.status = status
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A valid list query."""
+
+    limit: int
+    order: str
+    after: str | None
+    before: str | None
+    status: str | None
+    filename: str | None
+    from_date: dt.date | None
+    to_date: dt.date | None
+
+
+def _query_issue(key: str, msg: str, value: Any, kind: str = "value_error") -> Issue:
+    return {"type": kind, "loc": ["query", key], "msg": msg, "input": value}
+
+
+def parse_list_query(query: Any) -> ListQuery:
+    """Validate list query parameters; raise :class:`QueryError` when they are wrong."""
+    issues: list[Issue] = []
+    limit = _parse_limit(query.get("limit", "10"), issues)
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        issues.append(_query_issue("order", "Input should be 'asc' or 'desc'", order, "enum"))
+    status = query.get("status")
+    if status is not None and status not in KNOWN_STATUSES - {"error"}:
+        issues.append(_query_issue("status", "Input should be a run status", status, "enum"))
+    after, before = query.get("after"), query.get("before")
+    if after and before:
+        issues.append(_query_issue("before", "Use either 'before' or 'after', not both", before))
+    if issues:
+        raise QueryError(422, issues)
+    return ListQuery(
+        limit=limit,
+        order=order,
+        after=after or None,
+        before=before or None,
+        status=status,
+        filename=query.get("filename") or None,
+        from_date=_parse_date("from_date", query.get("from_date")),
+        to_date=_parse_date("to_date", query.get("to_date")),
+    )
+
+
+def _parse_limit(raw: str, issues: list[Issue]) -> int:
+    try:
+        limit = int(raw)
+    except ValueError:
+        issues.append(_query_issue("limit", "Input should be a valid integer", raw, "int_parsing"))
+        return 10
+    if not 1 <= limit <= 100:
+        issues.append(_query_issue("limit", "Input should be between 1 and 100", raw))
+    return limit
+
+
+def _parse_date(key: str, raw: str | None) -> dt.date | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            return dt.date.fromisoformat(raw)
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+    except ValueError:
+        msg = f"Invalid {key} {raw!r}: expected YYYY-MM-DD"
+        raise QueryError(400, [_query_issue(key, msg, raw)]) from None
