@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Generic, Literal
 
 import anyio
 import anyio.abc
-import msgspec
 
 from ._checkpoint import Journal
 from ._documents import DocumentLike
@@ -43,7 +42,6 @@ __all__ = ["Batch", "BatchItem", "BatchProgress", "BatchResult", "FailurePolicy"
 
 FailurePolicy = Literal["continue", "stop"]
 _CREATE_OPTIONS = frozenset({"model", "first_n_pages", "instructions", "n_consensus", "bust_cache"})
-_encode = msgspec.json.Encoder().encode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,7 +281,7 @@ class Batch(Generic[R]):
         state = journal.states.get(key) if journal is not None else None
         if state is None or state.record is None:
             return False
-        record = self._primitive.decode_bytes(state.record)
+        record = self._primitive.convert(state.record)
         self._finish(key, document, record, _error_of(record), record.id, from_checkpoint=True)
         return True
 
@@ -351,7 +349,7 @@ class Batch(Generic[R]):
         if record is not None and run_id is not None and record.status != "pending":
             if isinstance(error, WaitTimeout):
                 return
-            self._journal.finished(key, run_id, _encode(record))
+            self._journal.finished(key, run_id, record)
         elif error is not None:
             self._journal.error(key, error)
 

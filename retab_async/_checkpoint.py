@@ -34,7 +34,7 @@ class _Line(msgspec.Struct, frozen=True, omit_defaults=True):
     v: int = _VERSION
     run_id: str | None = None
     idempotency_key: str | None = None
-    record: msgspec.Raw | None = None
+    record: Any = None
     error: str | None = None
     error_type: str | None = None
 
@@ -49,7 +49,7 @@ class KeyState:
 
     run_id: str | None = None
     idempotency_key: str | None = None
-    record: bytes | None = None
+    record: Any = None
     generation: int = 0
     attempts: int = 0
 
@@ -105,7 +105,7 @@ class Journal:
         if line.event == "started":
             state.run_id, state.idempotency_key = line.run_id, line.idempotency_key
         elif line.event == "finished" and line.record is not None:
-            state.record = bytes(line.record)
+            state.record = line.record
             state.run_id = line.run_id
         elif line.event == "error":
             state.attempts += 1
@@ -130,9 +130,9 @@ class Journal:
         """Record that input ``key`` has run ``run_id``."""
         self._write(_Line(key=key, event="started", run_id=run_id, idempotency_key=idempotency_key))
 
-    def finished(self, key: str, run_id: str, record: bytes) -> None:
-        """Record the final record of input ``key``."""
-        self._write(_Line(key=key, event="finished", run_id=run_id, record=msgspec.Raw(record)))
+    def finished(self, key: str, run_id: str, record: Any) -> None:
+        """Record the final record of input ``key`` (a msgspec Struct)."""
+        self._write(_Line(key=key, event="finished", run_id=run_id, record=record))
 
     def error(self, key: str, error: BaseException) -> None:
         """Record an error that left input ``key`` without a final record."""

@@ -105,12 +105,12 @@ class Primitive(Generic[R]):
         """Decode one record. Raises :class:`DecodeError`."""
         return decode_with(self._decoder, response, self.record_type.__name__)
 
-    def decode_bytes(self, data: bytes) -> R:
-        """Decode one record from bytes. Raises :class:`DecodeError`."""
+    def convert(self, data: Any) -> R:
+        """A record from already-decoded JSON data. Raises :class:`DecodeError`."""
         try:
-            return self._decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            raise _decode_error(exc, data, self.record_type.__name__, None, None) from exc
+            return msgspec.convert(data, self.record_type)
+        except msgspec.ValidationError as exc:
+            raise DecodeError(f"not a valid {self.record_type.__name__}: {exc}") from exc
 
     def decode_page(self, response: Response) -> Page[R]:
         """Decode a list page; rows that do not decode are kept in ``Page.invalid``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import io
 import ipaddress
 import logging
 import time
@@ -49,6 +50,7 @@ __all__ = [
 
 _log = logging.getLogger("retab_async")
 USER_AGENT = f"retab-async/{__version__} aiohttp/{aiohttp.__version__}"
+_STREAM_ABOVE = 1024 * 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -249,7 +251,8 @@ class Transport:
             url = url.with_query(params)
         extra: dict[str, Any] = {}
         if body is not None:
-            extra["data"] = body
+            # aiohttp writes large bytes in one go (and warns); a stream is sent in chunks.
+            extra["data"] = body if len(body) <= _STREAM_ABOVE else io.BytesIO(body)
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with session.request(

@@ -60,7 +60,9 @@ class FaultConfig:
 
     @classmethod
     def mixed(cls, rate: float, **overrides: object) -> FaultConfig:
-        """Spread ``rate`` evenly over every fault kind."""
+        """Spread ``rate`` (the chance of any fault per request) evenly over every fault kind."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault rate {rate!r} is not between 0 and 1")
         share = rate / len(FAULT_KINDS)
         values: dict[str, object] = dict.fromkeys(FAULT_KINDS, share)
         values.update(overrides)

@@ -1,0 +1,47 @@
+"""Shared fixtures: a local server with millisecond run times and a client on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from retab_async import PollPolicy, RetabClient, RetryPolicy
+from retab_async.testing import LocalRetab
+
+INVOICE = ("invoice.txt", b"INVOICE 42. Amount due 300 EUR, payment due in 30 days.")
+RECEIPT = ("receipt.txt", b"RECEIPT. Paid by card. Thank you for your purchase.")
+CATEGORIES = ["invoice", "receipt", "letter"]
+
+FAST_POLL = PollPolicy(min_interval=0.005, max_interval=0.05, not_found_grace=2.0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[LocalRetab]:
+    """A local server; ``@pytest.mark.server(**options)`` configures it."""
+    options: dict[str, Any] = {"run_time": 0.03}
+    marker = request.node.get_closest_marker("server")
+    if marker is not None:
+        options.update(marker.kwargs)
+    async with LocalRetab(**options) as srv:
+        yield srv
+
+
+def make_client(server: LocalRetab, **options: Any) -> RetabClient:
+    """A client for ``server`` with fast retries and polling unless told otherwise."""
+    options.setdefault("retry", RetryPolicy.for_tests())
+    options.setdefault("poll", FAST_POLL)
+    options.setdefault("timeout", 5.0)
+    return RetabClient(server.api_key, server.base_url, **options)
+
+
+@pytest.fixture
+async def client(server: LocalRetab) -> AsyncIterator[RetabClient]:
+    async with make_client(server) as c:
+        yield c
