@@ -113,8 +113,16 @@ def translate_exception(exc: BaseException, method: str, url: str) -> RetabError
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or str(exc.os_error)
         return ConnectError(f"cannot connect for {method} {url}: {reason}", method=method, url=url)
-    detail = str(exc) or type(exc).__name__
+    detail = _describe(exc)
     return ConnectError(f"{method} {url} failed: {detail}", method=method, url=url)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a half-built aiohttp exception must not hide the failure
+        text = ""
+    return text or type(exc).__name__
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -79,6 +79,7 @@ class ServerState:
     store: RunStore
     requests: list[RecordedRequest] = field(default_factory=list)
     fault_rng: random.Random = field(default_factory=random.Random)
+    faults_injected: int = 0
 
     def by_operation(self, operation: str) -> list[RecordedRequest]:
         """The recorded requests of one operation."""
@@ -196,7 +197,10 @@ async def _inject_faults(request: web.Request, handler: Handler) -> web.StreamRe
     if entry is None or not faults.any:
         return await handler(request)
     op: Operation = entry.operation  # type: ignore[assignment]
+    if faults.limit is not None and state.faults_injected >= faults.limit:
+        return await handler(request)
     kind = faults.draw(state.fault_rng, op)
+    state.faults_injected += kind is not None
     entry.fault = kind
     if kind is not None:
         request[_FAULT] = kind

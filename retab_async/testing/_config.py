@@ -36,6 +36,7 @@ class FaultConfig:
         not_found: answer ``404`` to a read of a run younger than ``not_found_window``
             seconds (read-after-write lag, decision D10).
         operations: which operations faults apply to (default: all).
+        limit: inject at most this many faults in all (``None``: no limit).
     """
 
     rate_limit: float = 0.0
@@ -48,6 +49,7 @@ class FaultConfig:
     slow_seconds: float = 2.0
     not_found_window: float = 2.0
     operations: Collection[Operation] = OPERATIONS
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         for kind in FAULT_KINDS:

@@ -68,6 +68,10 @@ class LocalRetab:
         """Every API request the server saw, in order."""
         return self.state.requests
 
+    def by_operation(self, operation: str) -> list[RecordedRequest]:
+        """The recorded requests of one operation (``create``, ``get``, ``list``...)."""
+        return self.state.by_operation(operation)
+
     @property
     def runs(self) -> list[Run]:
         """Every stored run, oldest first."""
@@ -78,6 +82,7 @@ class LocalRetab:
         self.config = dataclasses.replace(self.config, faults=faults)
         self.state.config = self.config
         self.state.store.config = self.config
+        self.state.faults_injected = 0
 
     async def start(self) -> None:
         """Start listening."""

@@ -1,0 +1,155 @@
+"""RetabClient: configuration, lifecycle, headers, and keeping the key secret."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import anyio
+import pytest
+
+from retab_async import ClientStateError, RetabClient, UsageError, __version__
+from retab_async.testing import LocalRetab
+
+from .conftest import CATEGORIES, INVOICE, make_client
+
+
+def test_key_and_base_url_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETAB_API_KEY", "sk_env")
+    monkeypatch.setenv("RETAB_API_BASE_URL", "https://eu.retab.test/")
+    client = RetabClient()
+    assert client.base_url == "https://eu.retab.test"
+
+
+def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RETAB_API_BASE_URL", raising=False)
+    assert RetabClient("sk").base_url == "https://api.retab.com"
+
+
+@pytest.mark.parametrize("key", [None, "", "   "])
+def test_missing_or_empty_key_is_an_error(monkeypatch: pytest.MonkeyPatch, key: str | None) -> None:
+    monkeypatch.delenv("RETAB_API_KEY", raising=False)
+    with pytest.raises(UsageError, match="RETAB_API_KEY"):
+        RetabClient(key)
+
+
+def test_key_with_a_newline_is_refused_without_echoing_it() -> None:
+    with pytest.raises(UsageError) as info:
+        RetabClient("sk_secret\nX-Evil: 1")
+    assert "sk_secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://api.retab.com/v1", "https://api.retab.com"),
+        ("https://api.retab.com/v1/", "https://api.retab.com"),
+        ("https://proxy.test/retab/v2", "https://proxy.test/retab"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:9", "http://localhost:9"),
+        ("http://[::1]:9", "http://[::1]:9"),
+    ],
+)
+def test_base_url_normalisation(given: str, expected: str) -> None:
+    assert RetabClient("sk", given).base_url == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://x.test", "api.retab.com", "https://", "https://u:p@x.test", "https://x.test/?a=1"]
+)
+def test_bad_base_urls(url: str) -> None:
+    with pytest.raises(UsageError):
+        RetabClient("sk", url)
+
+
+def test_plain_http_to_a_remote_host_needs_an_explicit_opt_in() -> None:
+    with pytest.raises(UsageError, match="plain http"):
+        RetabClient("sk", "http://api.retab.test")
+    assert RetabClient("sk", "http://api.retab.test", allow_insecure_http=True).base_url
+
+
+def test_repr_shows_no_key() -> None:
+    client = RetabClient("sk_very_secret", "https://x.test")
+    assert "sk_very_secret" not in repr(client)
+    assert "sk_very_secret" not in repr(client._transport)
+    assert repr(client) == "<RetabClient https://x.test unopened>"
+
+
+async def test_lifecycle_states(server: LocalRetab) -> None:
+    client = make_client(server)
+    assert client.state == "unopened"
+    with pytest.raises(ClientStateError, match="not open"):
+        await client.classifications.get("clss_1")
+    async with client:
+        assert client.state == "open"
+        with pytest.raises(ClientStateError, match="cannot open"):
+            await client.open()
+    assert client.state == "closed"
+    with pytest.raises(ClientStateError, match="closed"):
+        await client.classifications.get("clss_1")
+    with pytest.raises(ClientStateError):
+        await client.open()
+    await client.aclose()  # idempotent
+    assert server.requests == []
+
+
+async def test_headers_sent(server: LocalRetab) -> None:
+    async with make_client(server) as client:
+        await client.classifications.create(INVOICE, CATEGORIES)
+        await client.classifications.list_page()
+    create, listing = server.requests
+    assert create.headers["authorization"] == f"Bearer {server.api_key}"
+    assert create.headers["user-agent"].startswith(f"retab-async/{__version__}")
+    assert create.headers["content-type"] == "application/json"
+    assert create.headers["idempotency-key"].startswith("rtab-")
+    assert "content-type" not in listing.headers  # no body, no content type
+    assert listing.headers["accept"] == "application/json"
+
+
+async def test_one_session_reuses_connections(server: LocalRetab) -> None:
+    async with make_client(server) as client:
+        for _ in range(5):
+            await client.classifications.list_page()
+        connector = client._transport._session.connector  # type: ignore[union-attr]
+        assert connector is not None
+        assert sum(len(v) for v in connector._conns.values()) == 1  # one idle keep-alive connection
+
+
+async def test_exit_on_exception_closes_the_session(server: LocalRetab) -> None:
+    client = make_client(server)
+    with pytest.raises(RuntimeError):
+        async with client:
+            raise RuntimeError("boom")
+    assert client.state == "closed"
+    assert client._transport._session is None
+
+
+async def test_cancelled_task_closes_the_session(server: LocalRetab) -> None:
+    client = make_client(server)
+    with anyio.move_on_after(0.05):
+        async with client:
+            await anyio.sleep(10)
+    assert client.state == "closed"
+    gc.collect()  # an unclosed session would warn here, and warnings are errors
+
+
+async def test_client_opened_in_one_task_and_closed_in_another(server: LocalRetab) -> None:
+    client = make_client(server)
+    await asyncio.create_task(client.open())
+    await client.classifications.list_page()
+    await asyncio.create_task(client.aclose())
+    assert client.state == "closed"
+
+
+async def test_per_request_timeout_is_separate_from_waiting(server: LocalRetab) -> None:
+    async with make_client(server, timeout=0.5) as client:
+        handle = await client.classifications.start(INVOICE, CATEGORIES)
+        record = await handle.wait(timeout=5)
+    assert record.status == "completed"
+
+
+def test_bad_construction_arguments() -> None:
+    with pytest.raises(UsageError):
+        RetabClient("sk", timeout=0)
+    with pytest.raises(UsageError):
+        RetabClient("sk", max_connections=0)

@@ -1,0 +1,98 @@
+"""Models decode forward-compatibly and never expose placeholders as results."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from retab_async import Classification, ClassificationConsensus, DecodeError
+from retab_async._primitives import CLASSIFICATIONS
+from retab_async._transport import Response
+
+COMPLETED = b"""{
+  "id": "clss_9f2c", "file": {"id": "file_5d", "filename": "a.pdf", "mime_type": "application/pdf"},
+  "model": "retab-small", "categories": [{"name": "invoice", "description": "bill"}],
+  "n_consensus": 3, "instructions": null,
+  "output": {"reasoning": "Header reads INVOICE", "category": "invoice"},
+  "status": "completed", "error": null,
+  "consensus": {"choices": [{"reasoning": "r", "category": "invoice"}], "likelihoods": 0.67},
+  "usage": {"credits": 3.0}, "created_at": "2026-08-03T14:21:07.512Z",
+  "updated_at": "2026-08-03T14:21:09Z", "brand_new_field": {"x": 1}
+}"""
+
+
+def _decode(body: bytes) -> Classification:
+    return CLASSIFICATIONS.decode(Response(200, {}, body, "GET", "u"))
+
+
+def test_completed_record_with_unknown_fields() -> None:
+    record = _decode(COMPLETED)
+    assert record.status == "completed" and record.done and not record.failed
+    assert record.category == "invoice"
+    assert record.consensus is not None and record.consensus.likelihoods == 0.67
+    assert record.usage is not None and record.usage.credits == 3.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [b'"output": {"reasoning": "", "category": ""},', b'"output": null,', b""],
+    ids=["placeholder", "null", "missing"],
+)
+def test_placeholder_null_or_missing_output_before_completion(output: bytes) -> None:
+    body = b'{"id": "c1", ' + output + b' "status": "queued"}'
+    record = _decode(body)
+    assert record.output is None and record.category is None and not record.done
+
+
+def test_unknown_status_decodes_and_is_not_terminal() -> None:
+    record = _decode(b'{"id": "c1", "status": "paused_for_review"}')
+    assert record.status == "paused_for_review" and not record.done
+
+
+def test_missing_status_is_pending() -> None:
+    assert _decode(b'{"id": "c1"}').status == "pending"
+
+
+def test_error_status_counts_as_a_failure() -> None:
+    record = _decode(b'{"id": "c1", "status": "error"}')
+    assert record.done and record.failed
+
+
+def test_likelihood_singular_is_an_alias() -> None:
+    consensus = msgspec.json.decode(b'{"choices": [], "likelihood": 0.5}', type=ClassificationConsensus)
+    assert consensus.likelihoods == 0.5
+    consensus = msgspec.json.decode(b'{"choices": [], "likelihood": null}', type=ClassificationConsensus)
+    assert consensus.likelihoods is None
+
+
+def test_models_are_frozen() -> None:
+    record = _decode(COMPLETED)
+    with pytest.raises(AttributeError):
+        record.status = "failed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("body", "malformed"),
+    [(b'{"id": 5}', False), (b"[]", False), (b'{"id": "c1", "stat', True), (b"<html>", True), (b"", False)],
+)
+def test_bad_bodies_raise_decode_error(body: bytes, malformed: bool) -> None:
+    with pytest.raises(DecodeError) as info:
+        _decode(body)
+    assert info.value.malformed is malformed
+    assert "Classification" in str(info.value) or "empty" in str(info.value)
+
+
+def test_legacy_rows_in_a_list_page_are_kept_aside() -> None:
+    body = b'{"data": [{"id": "a", "status": "completed", "categories": null}, {"id": 7}, {"id": "b"}], "list_metadata": {"before": null, "after": "b"}}'
+    page = CLASSIFICATIONS.decode_page(Response(200, {}, body, "GET", "u"))
+    assert [r.id for r in page.data] == ["a", "b"]
+    assert page.data[0].categories is None
+    assert len(page.invalid) == 1 and '"id":7' in page.invalid[0][0].replace(" ", "")
+    assert page.next_cursor == "b"
+
+
+def test_mime_data_repr_is_short() -> None:
+    from retab_async import MIMEData
+
+    doc = MIMEData(filename="a.txt", url="data:text/plain;base64," + "A" * 10_000)
+    assert len(repr(doc)) < 120
