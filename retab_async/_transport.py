@@ -217,6 +217,11 @@ class Transport:
             raise_for_status=False,
             skip_auto_headers=("Content-Type",),
         )
+        # aiohttp silently resends an idempotent request once when a kept-alive connection
+        # drops. Our retry policy is the one place retries happen (and counts attempts), so
+        # that hidden retry is turned off where this aiohttp version has it.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
 
     async def close(self) -> None:
         """Close the session and its connections."""
