@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal
 
 import anyio
-import anyio.abc
 
 from ._checkpoint import Journal
 from ._documents import DocumentLike
@@ -190,8 +189,10 @@ class Batch(Generic[R]):
                 return self._ready.popleft()
             if self._closed or self._drained():
                 raise StopAsyncIteration
+            starts = self._take_inputs()
             async with anyio.create_task_group() as tg:
-                self._fill(tg)
+                for key, document in starts:
+                    tg.start_soon(self._start, key, document)
                 await self._wait_for_news()
             self._collect()
             if self._stop and self._in_flight:
@@ -200,13 +201,16 @@ class Batch(Generic[R]):
     def _drained(self) -> bool:
         return (self._exhausted or self._stop) and not self._in_flight and not self._starting
 
-    def _fill(self, tg: anyio.abc.TaskGroup) -> None:
+    def _take_inputs(self) -> list[tuple[str, Any]]:
+        """The inputs to start now, to keep ``concurrency`` runs going."""
+        taken: list[tuple[str, Any]] = []
         while not self._stop and len(self._in_flight) + self._starting < self._concurrency:
             item = self._next_input()
             if item is None:
-                return
+                break
             self._starting += 1
-            tg.start_soon(self._start, *item)
+            taken.append(item)
+        return taken
 
     def _next_input(self) -> tuple[str, Any] | None:
         while not self._exhausted:
@@ -258,6 +262,8 @@ class Batch(Generic[R]):
         watch.observers.append(self._notify)
         if watch.settled:
             self._notify(watch)
+        else:
+            self._news.set()  # a new deadline to wait for
 
     async def _handle_for(self, key: str, document: Any) -> RunHandle[Any]:
         journal = self._journal
@@ -307,16 +313,19 @@ class Batch(Generic[R]):
                 self._finish(slot.key, slot.document, record, _error_of(record), record.id)
 
     def _expire(self, now: float) -> None:
+        """Give up on runs past their deadline (they keep running on the server)."""
         for slot in [s for s in self._in_flight.values() if s.deadline <= now]:
-            self._settled.append(slot.watch)
-            slot.watch.fail(
-                WaitTimeout(
-                    run_id=slot.handle.id,
-                    status=slot.watch.status or "unknown",
-                    elapsed=self._timeout or 0.0,
-                    record=slot.watch.record,
-                )
+            del self._in_flight[slot.key]
+            self._forget(slot)
+            self._client.poller.release(slot.watch)
+            self.progress.running -= 1
+            error = WaitTimeout(
+                run_id=slot.handle.id,
+                status=slot.watch.status or "unknown",
+                elapsed=self._timeout or 0.0,
+                record=slot.watch.record,
             )
+            self._finish(slot.key, slot.document, None, error, slot.handle.id)
 
     def _finish(
         self,
@@ -346,9 +355,7 @@ class Batch(Generic[R]):
     def _journal_result(self, key: str, record: Any, error: Any, run_id: str | None) -> None:
         if self._journal is None:
             return
-        if record is not None and run_id is not None and record.status != "pending":
-            if isinstance(error, WaitTimeout):
-                return
+        if record is not None and run_id is not None:
             self._journal.finished(key, run_id, record)
         elif error is not None:
             self._journal.error(key, error)

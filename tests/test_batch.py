@@ -1,0 +1,197 @@
+"""client.classifications.map(): bounded concurrency, failures, progress, checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from retab_async import (
+    BatchItem,
+    BatchProgress,
+    DocumentError,
+    RetabClient,
+    RunFailed,
+    UsageError,
+)
+from retab_async.testing import FAIL_MARKER, LocalRetab
+
+from .conftest import CATEGORIES, make_client
+
+
+def docs(n: int, *, fail: set[int] = frozenset()) -> list[tuple[str, bytes]]:  # type: ignore[assignment]
+    return [
+        (f"doc{i:03d}.txt", (FAIL_MARKER if i in fail else b"") + f"invoice number {i}".encode())
+        for i in range(n)
+    ]
+
+
+@pytest.mark.server(run_time=(0.02, 0.1))
+async def test_every_input_once_as_runs_finish(client: RetabClient, server: LocalRetab) -> None:
+    inputs = docs(25, fail={3, 7})
+    seen_running: list[int] = []
+    results = []
+    async with client.classifications.map(
+        inputs, CATEGORIES, concurrency=5, progress=lambda p: seen_running.append(p.running)
+    ) as batch:
+        async for result in batch:
+            results.append(result)
+    assert sorted(r.key for r in results) == [name for name, _ in inputs]
+    assert max(seen_running) <= 5
+    ok = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
+    assert len(ok) == 23 and all(r.record.category == "invoice" for r in ok)  # type: ignore[union-attr]
+    assert {r.key for r in failed} == {"doc003.txt", "doc007.txt"}
+    assert all(isinstance(r.error, RunFailed) for r in failed)
+    assert len(server.runs) == 25
+    assert batch.progress == BatchProgress(total=25, submitted=25, running=0, completed=23, failed=2)
+
+
+async def test_results_pair_inputs_with_keys(client: RetabClient) -> None:
+    items = [BatchItem("first", ("a.txt", b"receipt")), BatchItem("second", ("b.txt", b"letter"))]
+    results = {r.key: r async for r in client.classifications.map(items, CATEGORIES)}
+    assert results["first"].document == ("a.txt", b"receipt")
+    assert results["first"].record.category == "receipt"  # type: ignore[union-attr]
+    assert results["second"].record.category == "letter"  # type: ignore[union-attr]
+
+
+async def test_bad_documents_are_results_not_crashes(client: RetabClient, tmp_path: Path) -> None:
+    results = [r async for r in client.classifications.map([tmp_path / "missing.pdf", ("ok.txt", b"x")], CATEGORIES)]
+    by_key = {r.key: r for r in results}
+    assert isinstance(by_key[str(tmp_path / "missing.pdf")].error, DocumentError)
+    assert by_key["ok.txt"].ok
+
+
+@pytest.mark.server(run_time=(0.05, 2.0))
+async def test_stop_on_first_failure_cancels_the_rest(client: RetabClient, server: LocalRetab) -> None:
+    inputs = docs(30, fail={0})
+    results = [r async for r in client.classifications.map(inputs, CATEGORIES, concurrency=6, on_failure="stop")]
+    failed_at = next(i for i, r in enumerate(results) if isinstance(r.error, RunFailed))
+    from retab_async import RunCancelled
+
+    assert all(isinstance(r.error, RunCancelled) for r in results[failed_at + 1 :])
+    assert len(results) < 30
+    statuses = [run.status for run in server.runs]
+    assert "in_progress" not in statuses and "queued" not in statuses  # nothing left running
+    assert statuses.count("cancelled") >= 1
+    assert client.poller.watching == 0
+
+
+@pytest.mark.server(run_time=30)
+async def test_closing_early_cancels_in_flight_runs(client: RetabClient, server: LocalRetab) -> None:
+    batch = client.classifications.map(docs(10), CATEGORIES, concurrency=4)
+    with anyio.move_on_after(0.2):
+        async with batch:
+            async for _ in batch:
+                pass
+    assert [run.status for run in server.runs] == ["cancelled"] * 4
+    assert client.poller.watching == 0
+
+
+@pytest.mark.server(run_time=30)
+async def test_cancelling_the_consumer_cancels_in_flight_runs(client: RetabClient, server: LocalRetab) -> None:
+    with anyio.move_on_after(0.2):
+        async for _ in client.classifications.map(docs(10), CATEGORIES, concurrency=3):
+            pass
+    assert [run.status for run in server.runs] == ["cancelled"] * 3
+
+
+@pytest.mark.server(run_time=30)
+async def test_timeout_per_run(client: RetabClient, server: LocalRetab) -> None:
+    from retab_async import WaitTimeout
+
+    results = [r async for r in client.classifications.map(docs(2), CATEGORIES, timeout=0.1)]
+    assert all(isinstance(r.error, WaitTimeout) for r in results)
+
+
+@pytest.mark.server(run_time=(0.02, 0.08))
+async def test_checkpoint_skips_finished_and_reattaches_started(server: LocalRetab, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "journal.jsonl"
+    inputs = docs(12)
+    async with make_client(server) as client:
+        first = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+    assert len(first) == 12 and len(server.runs) == 12
+    lines = [json.loads(line) for line in checkpoint.read_text().splitlines()]
+    assert {line["event"] for line in lines} == {"started", "finished"}
+
+    before = len(server.requests)
+    async with make_client(server) as client:
+        again = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+    assert len(server.requests) == before  # nothing sent at all
+    assert all(r.from_checkpoint and r.ok for r in again)
+    assert {r.key: r.record.id for r in again} == {r.key: r.record.id for r in first}  # type: ignore[union-attr]
+
+
+@pytest.mark.server(run_time=0.3)
+async def test_checkpoint_resumes_a_batch_cut_short(server: LocalRetab, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "journal.jsonl"
+    inputs = docs(8)
+    async with make_client(server) as client:
+        batch = client.classifications.map(
+            inputs, CATEGORIES, concurrency=4, checkpoint=checkpoint, cancel_on_exit=False
+        )
+        async with batch:
+            await batch.__anext__()  # one result, then the process "goes away"
+    assert len(server.runs) == 4
+    async with make_client(server) as client:
+        rest = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+    assert sorted(r.key for r in rest) == [k for k, _ in inputs]
+    assert all(r.ok for r in rest)
+    assert len(server.runs) == 8  # the three left running were re-attached, not created again
+    assert sum(r.from_checkpoint for r in rest) >= 1
+
+
+async def test_torn_last_line_is_ignored(server: LocalRetab, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "journal.jsonl"
+    checkpoint.write_text('{"key": "doc000.txt", "event": "sta')
+    async with make_client(server) as client:
+        results = [r async for r in client.classifications.map(docs(1), CATEGORIES, checkpoint=checkpoint)]
+    assert results[0].ok
+
+
+async def test_corrupt_checkpoint_is_a_usage_error(client: RetabClient, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "journal.jsonl"
+    checkpoint.write_text('garbage\n{"key": "a", "event": "started"}\n')
+    with pytest.raises(UsageError, match="line 1"):
+        client.classifications.map(docs(1), CATEGORIES, checkpoint=checkpoint)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"concurrency": 0}, {"on_failure": "explode"}, {"timeout": -1}, {"colour": "red"}],
+)
+async def test_bad_map_arguments(client: RetabClient, kwargs: dict[str, object]) -> None:
+    with pytest.raises(UsageError):
+        client.classifications.map(docs(1), CATEGORIES, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_duplicate_keys_are_refused(client: RetabClient) -> None:
+    with pytest.raises(UsageError, match="twice"):
+        async for _ in client.classifications.map([("a.txt", b"1"), ("a.txt", b"2")], CATEGORIES):
+            pass
+
+
+async def test_empty_batch(client: RetabClient) -> None:
+    assert [r async for r in client.classifications.map([], CATEGORIES)] == []
+
+
+async def test_lazy_inputs_are_pulled_as_slots_free_up(client: RetabClient) -> None:
+    pulled = 0
+
+    def generate():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for item in docs(10):
+            pulled += 1
+            yield item
+
+    batch = client.classifications.map(generate(), CATEGORIES, concurrency=2)
+    async with batch:
+        await batch.__anext__()
+        assert pulled <= 4
+        with contextlib.suppress(StopAsyncIteration):
+            async for _ in batch:
+                pass
+    assert pulled == 10

@@ -1,0 +1,125 @@
+"""One poller for many runs: shared scheduling, list rounds, request counts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import pytest
+
+from retab_async import PollPolicy, RetabClient, RetryPolicy
+from retab_async.testing import FaultConfig, LocalRetab
+
+from .conftest import CATEGORIES, INVOICE, make_client
+
+
+def _poller_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "retab-poller"]
+
+
+@pytest.mark.server(run_time=0.3)
+async def test_many_waits_share_one_poller_task_and_list_rounds(server: LocalRetab) -> None:
+    n = 60
+    async with make_client(server, poll=PollPolicy(list_interval=0.05, min_interval=0.01)) as client:
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(n)]
+        async with anyio.create_task_group() as tg:
+            results: list[str] = []
+
+            async def wait(h) -> None:  # type: ignore[no-untyped-def]
+                results.append((await h.wait(timeout=10)).category)
+
+            for h in handles:
+                tg.start_soon(wait, h)
+            await anyio.sleep(0.05)
+            assert len(_poller_tasks()) == 1
+        stats = client.poller.stats
+    assert results == ["invoice"] * n
+    assert stats.strategy == {"classifications": "list"}
+    assert stats.list_rounds > 0 and stats.final_fetches == n
+    gets = server.by_operation("get")
+    lists = server.by_operation("list")
+    assert len(gets) + len(lists) == stats.requests
+    assert all(dict(r.query)["limit"] == "100" and "status" in dict(r.query) for r in lists)
+    per_run = len(server.requests) / n
+    assert per_run < 3, per_run  # create + final fetch + a share of list pages
+    assert not _poller_tasks()  # the poller ends with its last watch
+
+
+@pytest.mark.server(run_time=0.3)
+async def test_get_strategy_when_forced(server: LocalRetab) -> None:
+    policy = PollPolicy(strategy="get", min_interval=0.02)
+    async with make_client(server, poll=policy) as client:
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
+        async with anyio.create_task_group() as tg:
+            for h in handles:
+                tg.start_soon(h.wait)
+    assert server.by_operation("list") == []
+    assert client.poller.stats.list_rounds == 0
+
+
+@pytest.mark.server(run_time=0.2)
+async def test_few_runs_use_gets(client: RetabClient, server: LocalRetab) -> None:
+    handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for h in handles:
+            tg.start_soon(h.wait)
+    assert server.by_operation("list") == []
+
+
+@pytest.mark.server(run_time=0.2)
+async def test_two_handles_on_one_run_share_its_polls(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    twin = client.classifications.handle(handle.id)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handle.wait)
+        tg.start_soon(twin.wait)
+    gets = server.by_operation("get")
+    assert len([g for g in gets if g.query == [("include_output", "true")]]) == 1
+    assert twin.record == handle.record
+
+
+@pytest.mark.server(run_time=0.5)
+async def test_a_429_slows_every_poll(server: LocalRetab) -> None:
+    # One poll in flight at a time: every poll after the 429 was sent after it was received.
+    policy = PollPolicy(strategy="get", min_interval=0.01, max_in_flight=1)
+    retry = RetryPolicy(max_retry_after=5)
+    async with make_client(server, poll=policy, retry=retry) as client:
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(5)]
+        server.set_faults(FaultConfig(rate_limit=1.0, retry_after=0.3, operations={"get"}, limit=1))
+        async with anyio.create_task_group() as tg:
+            for h in handles:
+                tg.start_soon(h.wait)
+    gets = server.by_operation("get")
+    limited = next(r for r in gets if r.status == 429)
+    after = [r for r in gets if r.at > limited.at]
+    assert after and min(r.at for r in after) - limited.at >= 0.3
+
+
+@pytest.mark.server(run_time=0.05)
+async def test_polling_interval_grows_with_age(server: LocalRetab) -> None:
+    policy = PollPolicy(min_interval=0.01, growth=0.5, jitter=0.0)
+    assert policy.interval(0) == 0.01
+    assert policy.interval(1.0) == 0.5
+    assert policy.interval(100) == policy.max_interval
+
+
+def test_poll_policy_validation() -> None:
+    with pytest.raises(ValueError):
+        PollPolicy(min_interval=0)
+    with pytest.raises(ValueError):
+        PollPolicy(min_interval=2, max_interval=1)
+    with pytest.raises(ValueError):
+        PollPolicy(strategy="psychic")  # type: ignore[arg-type]
+
+
+@pytest.mark.server(run_time=0.3)
+async def test_list_errors_do_not_end_waits(server: LocalRetab) -> None:
+    server.set_faults(FaultConfig(server_error=0.5, operations={"list"}))
+    policy = PollPolicy(strategy="list", list_interval=0.02)
+    async with make_client(server, poll=policy) as client:
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(5)]
+        async with anyio.create_task_group() as tg:
+            for h in handles:
+                tg.start_soon(h.wait, 10)
+    assert any(r.fault for r in server.by_operation("list"))
+    assert all(h.status == "completed" for h in handles)

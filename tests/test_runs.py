@@ -1,0 +1,322 @@
+"""RunHandle: wait, settle, cancel, run(), watch(), tokens and resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import pytest
+
+from retab_async import (
+    AuthenticationError,
+    NotFoundError,
+    RetabClient,
+    RunCancelled,
+    RunFailed,
+    TokenError,
+    UsageError,
+    WaitTimeout,
+)
+from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab
+
+from .conftest import CATEGORIES, INVOICE, make_client
+
+
+async def test_start_and_wait(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    assert handle.status in ("queued", "in_progress") and not handle.done
+    record = await handle.wait(timeout=5)
+    assert record.status == "completed" and record.category == "invoice"
+    assert handle.done and handle.status == "completed" and handle.record == record
+    create = server.requests[0]
+    assert create.json()["background"] is True
+    gets = server.by_operation("get")
+    assert all(r.query == [("include_output", "false")] for r in gets[:-1])
+    assert gets[-1].query == [("include_output", "true")]  # the one full fetch (D9)
+
+
+async def test_await_handle_is_wait(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    record = await handle
+    assert record.status == "completed"
+
+
+async def test_wait_on_a_done_handle_sends_nothing(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    await handle.wait()
+    before = len(server.requests)
+    assert (await handle.wait()).status == "completed"
+    assert len(server.requests) == before
+
+
+async def test_failed_run_raises_run_failed_with_the_server_error(client: RetabClient) -> None:
+    handle = await client.classifications.start(("bad.txt", FAIL_MARKER), CATEGORIES)
+    with pytest.raises(RunFailed) as info:
+        await handle.wait(timeout=5)
+    assert info.value.run_id == handle.id
+    assert info.value.error is not None and info.value.error.code == "DOCUMENT_UNREADABLE"
+    assert info.value.record.status == "failed"
+    settled = await handle.settle()
+    assert settled.status == "failed"
+
+
+@pytest.mark.server(run_time=30)
+async def test_cancelled_run_raises_run_cancelled(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    await client.classifications.cancel(handle.id)  # cancelled elsewhere
+    with pytest.raises(RunCancelled) as info:
+        await handle.wait(timeout=5)
+    assert info.value.run_id == handle.id
+    assert (await handle.settle()).status == "cancelled"
+
+
+@pytest.mark.server(run_time=30)
+async def test_timeout_leaves_the_run_running(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    with pytest.raises(WaitTimeout) as info:
+        await handle.wait(timeout=0.1)
+    error = info.value
+    assert error.run_id == handle.id and error.status == "in_progress"
+    assert error.elapsed >= 0.1 and not error.cancelled
+    assert isinstance(error, TimeoutError)
+    assert server.runs[0].status == "in_progress"
+    assert server.by_operation("cancel") == []
+
+
+@pytest.mark.server(run_time=30)
+async def test_timeout_with_cancel_on_timeout(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    with pytest.raises(WaitTimeout) as info:
+        await handle.wait(timeout=0.05, cancel_on_timeout=True)
+    assert info.value.cancelled
+    assert server.runs[0].status == "cancelled"
+    assert len(server.by_operation("cancel")) == 1
+    assert handle.status == "cancelled"
+
+
+async def test_negative_timeout_is_a_usage_error(client: RetabClient, server: LocalRetab) -> None:
+    handle = client.classifications.handle("clss_x")
+    for bad in (-1, float("nan")):
+        with pytest.raises(UsageError):
+            await handle.wait(timeout=bad)
+    assert server.requests == []
+
+
+@pytest.mark.server(run_time=30)
+@pytest.mark.parametrize("wait", [False, True])
+async def test_cancel(client: RetabClient, server: LocalRetab, wait: bool) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    record = await handle.cancel(wait=wait)
+    assert record.status == "cancelled" and handle.done
+    assert server.runs[0].status == "cancelled"
+
+
+@pytest.mark.parametrize("text", [INVOICE[1], FAIL_MARKER])
+async def test_cancel_on_a_terminal_run_sends_nothing_and_returns_it(
+    client: RetabClient, server: LocalRetab, text: bytes
+) -> None:
+    handle = await client.classifications.start(("a.txt", text), CATEGORIES)
+    final = await handle.settle()
+    before = len(server.requests)
+    assert await handle.cancel() == final
+    assert await handle.cancel(wait=True) == final
+    assert len(server.requests) == before
+
+
+@pytest.mark.server(run_time=30)
+async def test_cancel_on_a_cancelled_run_is_unchanged(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    first = await handle.cancel()
+    attached = client.classifications.handle(handle.id)  # knows nothing yet: asks the server
+    assert await attached.cancel() == first
+
+
+async def test_cancel_racing_completion_resolves_to_the_true_state(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    await anyio.sleep(0.1)  # the run completed on the server; the handle has not looked
+    assert not handle.done
+    record = await handle.cancel()
+    assert record.status == "completed" and record.category == "invoice"
+    assert (await handle.wait()).status == "completed"
+
+
+@pytest.mark.server(run_time=30)
+async def test_run_cancels_on_the_server_when_the_body_raises(client: RetabClient, server: LocalRetab) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with client.classifications.run(INVOICE, CATEGORIES) as handle:
+            1 / 0  # noqa: B018
+    assert handle.status == "cancelled"
+    assert server.runs[0].status == "cancelled"
+    assert len(server.by_operation("cancel")) == 1
+
+
+@pytest.mark.server(run_time=30)
+async def test_run_cancels_on_the_server_when_the_scope_is_cancelled(client: RetabClient, server: LocalRetab) -> None:
+    with anyio.move_on_after(0.1) as scope:
+        async with client.classifications.run(INVOICE, CATEGORIES) as handle:
+            await handle.wait()
+    assert scope.cancelled_caught
+    assert server.runs[0].status == "cancelled"
+
+
+@pytest.mark.server(run_time=30)
+async def test_run_cancels_on_the_server_when_the_task_is_cancelled(server: LocalRetab) -> None:
+    started = asyncio.Event()
+
+    async def work(client: RetabClient) -> None:
+        async with client.classifications.run(INVOICE, CATEGORIES) as handle:
+            started.set()
+            await handle.wait()
+
+    async with make_client(server) as client:
+        task = asyncio.create_task(work(client))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client.poller.watching == 0
+    assert server.runs[0].status == "cancelled"
+    assert len(server.by_operation("cancel")) == 1
+
+
+async def test_run_leaves_a_finished_run_alone(client: RetabClient, server: LocalRetab) -> None:
+    with pytest.raises(KeyError):
+        async with client.classifications.run(INVOICE, CATEGORIES) as handle:
+            await handle.wait()
+            raise KeyError("after completion")
+    assert server.by_operation("cancel") == []
+
+
+@pytest.mark.server(run_time=0.15, queue_time=0.1)
+async def test_watch_yields_each_status_once(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    statuses = [record.status async for record in handle.watch()]
+    assert statuses == ["queued", "in_progress", "completed"]
+
+
+async def test_watch_breaking_early_leaves_nothing_running(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    async for _ in handle.watch():
+        break
+    assert client.poller.watching == 0
+
+
+async def test_watch_of_a_resumed_handle(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    resumed = client.resume(handle.token)
+    records = [r async for r in resumed.watch()]
+    assert records[-1].status == "completed" and records[-1].category == "invoice"
+    assert len({r.status for r in records}) == len(records)
+
+
+async def test_token_resume_in_a_fresh_client(server: LocalRetab) -> None:
+    async with make_client(server) as first:
+        handle = await first.classifications.start(INVOICE, CATEGORIES, idempotency_key="job-9")
+        token = handle.token
+    assert server.api_key not in token
+    async with make_client(server) as second:
+        resumed = second.resume(token)
+        assert resumed.id == handle.id and resumed.idempotency_key == "job-9"
+        assert repr(resumed) == f"<RunHandle classifications {handle.id} unknown>"
+        record = await resumed.wait(timeout=5)
+    assert record.category == "invoice"
+    assert repr(resumed) == f"<RunHandle classifications {handle.id} completed>"
+
+
+async def test_tampered_or_foreign_tokens_are_refused(client: RetabClient, server: LocalRetab) -> None:
+    handle = client.classifications.handle("clss_abc")
+    token = handle.token
+    head, body, checksum = token.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    for bad in (f"{head}.{flipped}.{checksum}", token[:-3], "rtab2." + body + "." + checksum, "garbage", ""):
+        with pytest.raises(TokenError):
+            client.resume(bad)
+    other = RetabClient("sk", "https://api.retab.com")
+    with pytest.raises(TokenError, match="was made for"):
+        other.resume(token)
+    assert server.requests == []
+
+
+async def test_refresh(client: RetabClient) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    await anyio.sleep(0.1)
+    record = await handle.refresh()
+    assert record.status == "completed" and handle.done and record.category == "invoice"
+
+
+async def test_handle_from_a_record(client: RetabClient, server: LocalRetab) -> None:
+    record = await client.classifications.create(INVOICE, CATEGORIES)
+    handle = client.classifications.handle(record)
+    assert handle.done and await handle.wait() == record
+    assert len(server.requests) == 1
+
+
+async def test_transient_faults_never_end_a_wait(server: LocalRetab) -> None:
+    server.set_faults(
+        FaultConfig(server_error=0.3, disconnect=0.2, truncated=0.2, rate_limit=0.2, retry_after=0, operations={"get"})
+    )
+    async with make_client(server) as client:
+        handle = await client.classifications.start(INVOICE, CATEGORIES)
+        record = await handle.wait(timeout=10)
+    assert record.status == "completed"
+    assert any(r.fault for r in server.by_operation("get"))
+    assert client.poller.stats.transient_errors > 0
+
+
+async def test_a_few_404s_after_creation_are_tolerated(server: LocalRetab) -> None:
+    server.set_faults(FaultConfig(not_found=1.0, not_found_window=0.1, operations={"get"}))
+    async with make_client(server) as client:
+        handle = await client.classifications.start(INVOICE, CATEGORIES)
+        record = await handle.wait(timeout=5)
+    assert record.status == "completed"
+    assert any(r.status == 404 for r in server.by_operation("get"))
+
+
+async def test_a_persistent_404_raises_not_found(server: LocalRetab) -> None:
+    async with make_client(server) as client:
+        handle = client.classifications.handle("clss_never_existed")
+        with pytest.raises(NotFoundError):
+            await handle.wait(timeout=10)
+
+
+@pytest.mark.server(run_time=30)
+async def test_401_ends_a_wait_at_once(server: LocalRetab) -> None:
+    async with make_client(server) as good:
+        handle = await good.classifications.start(INVOICE, CATEGORIES)
+    async with RetabClient("wrong", server.base_url) as bad:
+        with pytest.raises(AuthenticationError):
+            await bad.resume(handle.token).wait(timeout=10)
+
+
+@pytest.mark.server(run_time=30)
+async def test_cancelling_a_waiting_task_stops_its_polling(client: RetabClient, server: LocalRetab) -> None:
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    with anyio.move_on_after(0.1):
+        await handle.wait()
+    assert client.poller.watching == 0
+    await anyio.sleep(0.05)
+    seen = len(server.requests)
+    await anyio.sleep(0.2)
+    assert len(server.requests) == seen  # nothing polls any more
+
+
+@pytest.mark.server(run_time=30)
+async def test_closing_the_client_ends_waits(server: LocalRetab) -> None:
+    from retab_async import ClientStateError
+
+    client = make_client(server)
+    await client.open()
+    handle = await client.classifications.start(INVOICE, CATEGORIES)
+    async with anyio.create_task_group() as tg:
+        errors: list[BaseException] = []
+
+        async def waiter() -> None:
+            try:
+                await handle.wait()
+            except ClientStateError as exc:
+                errors.append(exc)
+
+        tg.start_soon(waiter)
+        await anyio.sleep(0.05)
+        await client.aclose()
+    assert len(errors) == 1
