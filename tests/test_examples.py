@@ -1,0 +1,95 @@
+"""Every example runs, against the local server."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import aiohttp
+import anyio
+import pytest
+from aiohttp import web
+
+from retab_async.testing import LocalRetab
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAB_")}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, env=env,
+    )
+
+
+@pytest.mark.subprocess
+def test_quickstart(tmp_path: Path) -> None:
+    out = _run("quickstart.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "sync:       completed -> receipt" in out.stdout
+    assert "background: completed -> invoice" in out.stdout
+    assert "cancelled:  cancelled (again: cancelled)" in out.stdout
+    assert "was cancelled" in out.stdout
+
+
+@pytest.mark.subprocess
+def test_batch_pipeline_with_checkpoint(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "cp.jsonl"
+    first = _run("batch_pipeline.py", "--checkpoint", str(checkpoint), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "receipt-cafe.txt" in first.stdout and "progress: 8/8 finished" in first.stdout
+    second = _run("batch_pipeline.py", "--checkpoint", str(checkpoint), cwd=tmp_path)
+    assert second.returncode == 0
+    assert second.stdout.count("(from checkpoint)") == 8
+    assert "requests sent by the poller: 0" in second.stdout
+
+
+def _load_web_backend() -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location("web_backend", EXAMPLES / "web_backend.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+@pytest.mark.parametrize("run_time", [0.05])
+async def test_web_backend(run_time: float) -> None:
+    backend = _load_web_backend()
+    async with LocalRetab(run_time=run_time) as retab:
+        runner = web.AppRunner(backend.make_app(retab.api_key, retab.base_url))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                doc = (EXAMPLES / "documents" / "receipt-cafe.txt").read_bytes()
+                async with http.post(base + "/jobs", params={"filename": "r.txt"}, data=doc) as resp:
+                    assert resp.status == 202
+                    token = (await resp.json())["job"]
+                status = {}
+                with anyio.fail_after(10):
+                    while status.get("status") != "completed":
+                        async with http.get(f"{base}/jobs/{token}") as resp:
+                            status = await resp.json()
+                        await anyio.sleep(0.02)
+                assert status["category"] == "receipt"
+                async with http.delete(f"{base}/jobs/{token}") as resp:
+                    assert (await resp.json())["status"] == "completed"  # cancel after completion: unchanged
+                async with http.get(f"{base}/jobs/not-a-token") as resp:
+                    assert resp.status == 404
+                async with http.post(base + "/jobs", params={"filename": "x.exe"}, data=b"x") as resp:
+                    assert resp.status == 400
+        finally:
+            await runner.cleanup()
+    assert [r.operation for r in retab.requests][0] == "create"
