@@ -27,7 +27,7 @@ def show(progress: BatchProgress) -> None:
 
 
 async def main(folder: Path, checkpoint: Path) -> int:
-    files = sorted(p for p in folder.iterdir() if p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.is_file())  # noqa: ASYNC240 (a few names, once)
     async with client_for_example() as client:
         batch = client.classifications.map(
             files, CATEGORIES, concurrency=4, checkpoint=checkpoint, progress=show

@@ -11,10 +11,10 @@ Everything public is importable from here; modules with a leading underscore
 are private.
 """
 
-from ._batch import BatchProgress as BatchProgress
-from ._batch import BatchResult as BatchResult
 from ._batch import Batch as Batch
 from ._batch import BatchItem as BatchItem
+from ._batch import BatchProgress as BatchProgress
+from ._batch import BatchResult as BatchResult
 from ._classifications import Classifications as Classifications
 from ._classifications import Paginator as Paginator
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL

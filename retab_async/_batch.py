@@ -37,7 +37,14 @@ from ._status import FAILURE_STATUSES
 if TYPE_CHECKING:
     from ._classifications import Classifications
 
-__all__ = ["Batch", "BatchItem", "BatchProgress", "BatchResult", "FailurePolicy", "ProgressCallback"]
+__all__ = [
+    "Batch",
+    "BatchItem",
+    "BatchProgress",
+    "BatchResult",
+    "FailurePolicy",
+    "ProgressCallback",
+]
 
 FailurePolicy = Literal["continue", "stop"]
 _CREATE_OPTIONS = frozenset({"model", "first_n_pages", "instructions", "n_consensus", "bust_cache"})
@@ -306,7 +313,9 @@ class Batch(Generic[R]):
             poller.release(watch)
             if watch.error is not None:
                 error = watch.error if isinstance(watch.error, RetabError) else None
-                self._finish(slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id)
+                self._finish(
+                    slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id
+                )
             else:
                 record = watch.final
                 slot.handle._take(record, full=True)

@@ -77,7 +77,9 @@ class Journal:
         try:
             journal._file = journal.path.open("a", encoding="utf-8", buffering=1)
         except OSError as exc:
-            raise UsageError(f"cannot write checkpoint {str(journal.path)!r}: {exc.strerror}") from None
+            raise UsageError(
+                f"cannot write checkpoint {str(journal.path)!r}: {exc.strerror}"
+            ) from None
         return journal
 
     def _load(self) -> None:
@@ -136,7 +138,9 @@ class Journal:
 
     def error(self, key: str, error: BaseException) -> None:
         """Record an error that left input ``key`` without a final record."""
-        self._write(_Line(key=key, event="error", error=str(error), error_type=type(error).__name__))
+        self._write(
+            _Line(key=key, event="error", error=str(error), error_type=type(error).__name__)
+        )
 
     def abandoned(self, key: str, run_id: str | None) -> None:
         """Record that input ``key``'s run was cancelled because the batch stopped early."""

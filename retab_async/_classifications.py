@@ -20,7 +20,7 @@ from ._runs import RunHandle
 from ._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
-    from ._batch import BatchResult, FailurePolicy, ProgressCallback
+    from ._batch import Batch, FailurePolicy, ProgressCallback
     from ._client import RetabClient
 
 __all__ = ["Classifications", "Paginator"]
@@ -73,7 +73,14 @@ class Classifications:
             APIStatusError, TransportError, DecodeError: as the request fails.
         """
         body = await self._create_body(
-            document, categories, model, first_n_pages, instructions, n_consensus, bust_cache, background
+            document,
+            categories,
+            model,
+            first_n_pages,
+            instructions,
+            n_consensus,
+            bust_cache,
+            background,
         )
         return await self._send_create(body, _idempotency_key(idempotency_key), background)
 
@@ -289,7 +296,7 @@ class Classifications:
         checkpoint: str | Any | None = None,
         timeout: float | None = None,
         **options: Any,
-    ) -> AsyncIterator[BatchResult[Classification]]:
+    ) -> Batch[Classification]:
         """Classify many documents in the background, yielding results as runs finish.
 
         See :func:`retab_async.Batch` for the details; use it as
@@ -373,7 +380,11 @@ def _check_options(
 ) -> None:
     if not isinstance(model, str) or not model.strip():
         raise UsageError("model must be a non-empty string, e.g. 'retab-small'")
-    if not isinstance(n_consensus, int) or isinstance(n_consensus, bool) or not 1 <= n_consensus <= 16:
+    if (
+        not isinstance(n_consensus, int)
+        or isinstance(n_consensus, bool)
+        or not 1 <= n_consensus <= 16
+    ):
         raise UsageError(f"n_consensus must be an integer from 1 to 16, not {n_consensus!r}")
     if first_n_pages is not None and (
         not isinstance(first_n_pages, int) or isinstance(first_n_pages, bool) or first_n_pages < 1
@@ -398,7 +409,9 @@ def _list_params(
     params = {"order": order, "limit": str(limit)}
     if status is not None:
         if status not in KNOWN_STATUSES - {"error"}:
-            raise UsageError(f"unknown status {status!r}; expected one of {sorted(KNOWN_STATUSES - {'error'})}")
+            raise UsageError(
+                f"unknown status {status!r}; expected one of {sorted(KNOWN_STATUSES - {'error'})}"
+            )
         params["status"] = status
     if filename is not None:
         params["filename"] = filename
@@ -419,4 +432,3 @@ def _date(name: str, value: object) -> str:
         except ValueError:
             pass
     raise UsageError(f"{name} must be a date or a 'YYYY-MM-DD' string, not {value!r}")
-

@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--concurrency", type=int, default=16, metavar="N")
     classify.add_argument("--timeout", type=float, default=None, metavar="S", help="per run")
     classify.add_argument("--no-wait", action="store_true", help="start the runs, print their ids")
-    classify.add_argument("--checkpoint", metavar="PATH", help="journal to resume an interrupted batch")
+    classify.add_argument(
+        "--checkpoint", metavar="PATH", help="journal to resume an interrupted batch"
+    )
     classify.add_argument(
         "--keep-running", action="store_true", help="on Ctrl-C, leave in-flight runs running"
     )
@@ -166,7 +168,7 @@ def _categories(names: str | None, path: str | None) -> list[Category]:
         return normalize_categories(raw)
     if not names:
         raise _UsageExit("give --categories a,b,c or --categories-file cats.json")
-    return normalize_categories([name for name in names.split(",")])
+    return normalize_categories(names.split(","))
 
 
 async def _classify(

@@ -18,7 +18,9 @@ _encode = msgspec.json.Encoder().encode
 class Output:
     """Prints for one CLI invocation."""
 
-    def __init__(self, *, json_lines: bool, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+    def __init__(
+        self, *, json_lines: bool, stdout: TextIO | None = None, stderr: TextIO | None = None
+    ) -> None:
         self.json_lines = json_lines
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._errors import ClientStateError, UsageError
-from ._poller import PollPolicy, Poller
+from ._poller import Poller, PollPolicy
 from ._retry import RetryPolicy
 from ._transport import Response, Transport, error_for_status, normalize_base_url
 
@@ -207,4 +207,4 @@ class RetabClient:
 
 def no_body(_: Response) -> None:
     """A decoder for responses whose body we do not need (``204``)."""
-    return None
+    return

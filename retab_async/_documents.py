@@ -11,7 +11,7 @@ import os
 import posixpath
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
@@ -28,11 +28,13 @@ __all__ = [
     "to_mime_data",
 ]
 
-DocumentLike = Union[str, "os.PathLike[str]", MIMEData, tuple[str, bytes], tuple[str, IO[bytes]], IO[bytes]]
+DocumentLike: TypeAlias = (
+    str | os.PathLike[str] | MIMEData | tuple[str, bytes] | tuple[str, IO[bytes]] | IO[bytes]
+)
 """A path, an ``https://`` URL, a :class:`MIMEData`, ``(filename, bytes)``,
 ``(filename, binary file)`` or a binary file object with a ``name``."""
 
-CategoryLike = Union[Category, Mapping[str, Any], str]
+CategoryLike: TypeAlias = Category | Mapping[str, Any] | str
 """A :class:`Category`, a dict with ``name`` (and ``description``), or a plain name."""
 
 MAX_INLINE_BYTES = 24 * 1024 * 1024
@@ -199,5 +201,7 @@ def _to_category(item: object, index: int) -> Category:
         unknown = set(item) - {"name", "description", "handle_key"}
         if unknown:
             raise UsageError(f"category {name!r} has unknown keys: {sorted(unknown)}")
-        return Category(name=name.strip(), description=description, handle_key=item.get("handle_key"))
+        return Category(
+            name=name.strip(), description=description, handle_key=item.get("handle_key")
+        )
     raise UsageError(f"category #{index} is a {type(item).__name__}; use a Category, dict or str")

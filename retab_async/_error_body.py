@@ -121,9 +121,13 @@ def _validation_items(raw: list[Any]) -> tuple[ValidationItem, ...]:
             items.append(ValidationItem(msg=str(entry)))
             continue
         loc = entry.get("loc")
-        parts = tuple(p if isinstance(p, int) else str(p) for p in loc) if isinstance(loc, list) else ()
+        parts = (
+            tuple(p if isinstance(p, int) else str(p) for p in loc) if isinstance(loc, list) else ()
+        )
         items.append(
-            ValidationItem(loc=parts, msg=str(entry.get("msg", "")), type=str(entry.get("type", "")))
+            ValidationItem(
+                loc=parts, msg=str(entry.get("msg", "")), type=str(entry.get("type", ""))
+            )
         )
     return tuple(items)
 

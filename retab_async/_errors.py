@@ -232,13 +232,14 @@ class RunError(RetabError):
 
 
 class RunFailed(RunError):
-    """The run ended ``failed`` (or ``error``); ``error`` is the server's :class:`PrimitiveError`."""
+    """The run ended ``failed`` (or ``error``).
+
+    Attributes:
+        error: the server's :class:`PrimitiveError` (``None`` if it gave none).
+    """
 
     def __init__(self, *, run_id: str, error: PrimitiveError | None, record: Any = None) -> None:
-        if error is None:
-            detail = "no error detail was given"
-        else:
-            detail = f"[{error.code}] {error.message}"
+        detail = "no error detail was given" if error is None else f"[{error.code}] {error.message}"
         super().__init__(f"run {run_id} failed: {detail}", run_id=run_id, record=record)
         self.error = error
 

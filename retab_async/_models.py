@@ -33,7 +33,7 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
     """Base of our models: frozen, keyword-only, unknown fields ignored."""
 
 
-class MIMEData(_Model):
+class MIMEData(_Model, frozen=True, kw_only=True):
     """A document as the API takes it: a filename and a ``data:`` or ``https://`` URL."""
 
     filename: str
@@ -45,7 +45,7 @@ class MIMEData(_Model):
         return f"MIMEData(filename={self.filename!r}, url={url!r})"
 
 
-class FileRef(_Model):
+class FileRef(_Model, frozen=True, kw_only=True):
     """The stored input file of a run."""
 
     id: str
@@ -53,7 +53,7 @@ class FileRef(_Model):
     mime_type: str = "application/octet-stream"
 
 
-class Category(_Model):
+class Category(_Model, frozen=True, kw_only=True):
     """A category a document may be classified into."""
 
     name: str
@@ -61,14 +61,14 @@ class Category(_Model):
     handle_key: str | None = None
 
 
-class ClassificationDecision(_Model):
+class ClassificationDecision(_Model, frozen=True, kw_only=True):
     """The chosen category and why."""
 
     category: str
     reasoning: str = ""
 
 
-class ClassificationConsensus(_Model):
+class ClassificationConsensus(_Model, frozen=True, kw_only=True):
     """How the votes went when ``n_consensus > 1``.
 
     ``likelihoods`` is a single number (agreement on the winning category),
@@ -84,13 +84,13 @@ class ClassificationConsensus(_Model):
             msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
 
 
-class RetabUsage(_Model):
+class RetabUsage(_Model, frozen=True, kw_only=True):
     """What a run cost."""
 
     credits: float = 0.0
 
 
-class PrimitiveError(_Model):
+class PrimitiveError(_Model, frozen=True, kw_only=True):
     """Why a run failed, as the server reports it inside the record."""
 
     code: str = "UNKNOWN"
@@ -98,7 +98,7 @@ class PrimitiveError(_Model):
     details: dict[str, Any] | None = None
 
 
-class Classification(_Model):
+class Classification(_Model, frozen=True, kw_only=True):
     """A classification run and, once ``completed``, its result.
 
     ``output`` is ``None`` unless ``status == "completed"``: placeholders the
@@ -138,14 +138,14 @@ class Classification(_Model):
         return self.output.category if self.output is not None else None
 
 
-class ListMetadata(_Model):
+class ListMetadata(_Model, frozen=True, kw_only=True):
     """Cursors of a list page. There is a next page exactly when ``after`` is set."""
 
     before: str | None = None
     after: str | None = None
 
 
-class Page(_Model, Generic[_T]):
+class Page(_Model, Generic[_T], frozen=True, kw_only=True):
     """One page of a list.
 
     Attributes:

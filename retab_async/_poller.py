@@ -363,10 +363,10 @@ class Poller:
         now = time.monotonic()
         for name, group in self._groups.items():
             self._decide(name, group, now)
-            if self._list_mode.get(name) and name not in self._listing:
-                if self._list_due.get(name, 0.0) <= now and group:
-                    self._listing.add(name)
-                    tg.start_soon(self._list_round, next(iter(group.values())).primitive, tg)
+            list_due = self._list_due.get(name, 0.0) <= now
+            if self._list_mode.get(name) and name not in self._listing and list_due and group:
+                self._listing.add(name)
+                tg.start_soon(self._list_round, next(iter(group.values())).primitive, tg)
         heap = self._heap
         while heap and heap[0][0] <= now + 0.002:
             due, _, watch = heapq.heappop(heap)

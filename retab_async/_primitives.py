@@ -103,12 +103,14 @@ class Primitive(Generic[R]):
 
     def decode(self, response: Response) -> R:
         """Decode one record. Raises :class:`DecodeError`."""
-        return decode_with(self._decoder, response, self.record_type.__name__)
+        record: R = decode_with(self._decoder, response, self.record_type.__name__)
+        return record
 
     def convert(self, data: Any) -> R:
         """A record from already-decoded JSON data. Raises :class:`DecodeError`."""
         try:
-            return msgspec.convert(data, self.record_type)
+            record: R = msgspec.convert(data, self.record_type)
+            return record
         except msgspec.ValidationError as exc:
             raise DecodeError(f"not a valid {self.record_type.__name__}: {exc}") from exc
 

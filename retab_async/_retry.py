@@ -75,7 +75,11 @@ class RetryPolicy:
     def for_tests(cls, attempts: int = 6) -> RetryPolicy:
         """Retries with (almost) no waiting, so fault-injection tests run fast."""
         return cls(
-            attempts=attempts, wait_initial=0.001, wait_max=0.01, wait_jitter=0.0, max_retry_after=0.05
+            attempts=attempts,
+            wait_initial=0.001,
+            wait_max=0.01,
+            wait_jitter=0.0,
+            max_retry_after=0.05,
         )
 
     def backoff(self, retry_number: int, retry_after: float | None = None) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic
 import anyio
 
 from ._errors import NotFoundError, RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
-from ._primitives import Primitive, R
+from ._primitives import Primitive, R, RunRecord
 from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
 from ._tokens import encode_token
 
@@ -126,7 +126,8 @@ class RunHandle(Generic[R]):
         watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
         try:
             with anyio.move_on_after(timeout):
-                return self._take(await poller.wait(watch), full=True)
+                final: R = await poller.wait(watch)
+                return self._take(final, full=True)
             if watch.record is not None:
                 self._record = watch.record
         finally:
@@ -157,7 +158,8 @@ class RunHandle(Generic[R]):
             APIStatusError: polling hit an error that will not go away.
         """
         record = await self.settle(timeout, cancel_on_timeout=cancel_on_timeout)
-        return _outcome(self.id, record)
+        _raise_for_outcome(self.id, record)
+        return record
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.wait().__await__()
@@ -257,10 +259,9 @@ class RunWatch(Generic[R]):
             poller.release(watch)
 
 
-def _outcome(run_id: str, record: Any) -> Any:
+def _raise_for_outcome(run_id: str, record: RunRecord) -> None:
     status = record.status
     if status in FAILURE_STATUSES:
         raise RunFailed(run_id=run_id, error=record.error, record=record)
     if status == "cancelled":
         raise RunCancelled(run_id=run_id, record=record)
-    return record

@@ -71,7 +71,5 @@ def decode_token(token: object, *, base_url: str) -> tuple[Primitive[Any], str, 
     except UsageError as exc:
         raise TokenError(f"run token holds a bad run id: {exc}") from None
     if payload.b != base_url:
-        raise TokenError(
-            f"run token was made for {payload.b}, but this client talks to {base_url}"
-        )
+        raise TokenError(f"run token was made for {payload.b}, but this client talks to {base_url}")
     return primitive, payload.id, payload.k

@@ -207,7 +207,7 @@ class Transport:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=self._max_connections,
-            ssl=None if self._verify_ssl else False,
+            ssl=self._verify_ssl,
             enable_cleanup_closed=False,
         )
         self._session = aiohttp.ClientSession(
@@ -299,4 +299,3 @@ class Transport:
 def _headers(raw: CIMultiDictProxy[str]) -> Mapping[str, str]:
     # The proxy stays valid after release and is case-insensitive; no copy needed.
     return raw
-

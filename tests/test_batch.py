@@ -47,7 +47,9 @@ async def test_every_input_once_as_runs_finish(client: RetabClient, server: Loca
     assert {r.key for r in failed} == {"doc003.txt", "doc007.txt"}
     assert all(isinstance(r.error, RunFailed) for r in failed)
     assert len(server.runs) == 25
-    assert batch.progress == BatchProgress(total=25, submitted=25, running=0, completed=23, failed=2)
+    assert batch.progress == BatchProgress(
+        total=25, submitted=25, running=0, completed=23, failed=2
+    )
 
 
 async def test_results_pair_inputs_with_keys(client: RetabClient) -> None:
@@ -59,16 +61,28 @@ async def test_results_pair_inputs_with_keys(client: RetabClient) -> None:
 
 
 async def test_bad_documents_are_results_not_crashes(client: RetabClient, tmp_path: Path) -> None:
-    results = [r async for r in client.classifications.map([tmp_path / "missing.pdf", ("ok.txt", b"x")], CATEGORIES)]
+    results = [
+        r
+        async for r in client.classifications.map(
+            [tmp_path / "missing.pdf", ("ok.txt", b"x")], CATEGORIES
+        )
+    ]
     by_key = {r.key: r for r in results}
     assert isinstance(by_key[str(tmp_path / "missing.pdf")].error, DocumentError)
     assert by_key["ok.txt"].ok
 
 
 @pytest.mark.server(run_time=(0.05, 2.0))
-async def test_stop_on_first_failure_cancels_the_rest(client: RetabClient, server: LocalRetab) -> None:
+async def test_stop_on_first_failure_cancels_the_rest(
+    client: RetabClient, server: LocalRetab
+) -> None:
     inputs = docs(30, fail={0})
-    results = [r async for r in client.classifications.map(inputs, CATEGORIES, concurrency=6, on_failure="stop")]
+    results = [
+        r
+        async for r in client.classifications.map(
+            inputs, CATEGORIES, concurrency=6, on_failure="stop"
+        )
+    ]
     failed_at = next(i for i, r in enumerate(results) if isinstance(r.error, RunFailed))
     from retab_async import RunCancelled
 
@@ -81,7 +95,9 @@ async def test_stop_on_first_failure_cancels_the_rest(client: RetabClient, serve
 
 
 @pytest.mark.server(run_time=30)
-async def test_closing_early_cancels_in_flight_runs(client: RetabClient, server: LocalRetab) -> None:
+async def test_closing_early_cancels_in_flight_runs(
+    client: RetabClient, server: LocalRetab
+) -> None:
     batch = client.classifications.map(docs(10), CATEGORIES, concurrency=4)
     with anyio.move_on_after(0.2):
         async with batch:
@@ -92,7 +108,9 @@ async def test_closing_early_cancels_in_flight_runs(client: RetabClient, server:
 
 
 @pytest.mark.server(run_time=30)
-async def test_cancelling_the_consumer_cancels_in_flight_runs(client: RetabClient, server: LocalRetab) -> None:
+async def test_cancelling_the_consumer_cancels_in_flight_runs(
+    client: RetabClient, server: LocalRetab
+) -> None:
     with anyio.move_on_after(0.2):
         async for _ in client.classifications.map(docs(10), CATEGORIES, concurrency=3):
             pass
@@ -108,18 +126,24 @@ async def test_timeout_per_run(client: RetabClient, server: LocalRetab) -> None:
 
 
 @pytest.mark.server(run_time=(0.02, 0.08))
-async def test_checkpoint_skips_finished_and_reattaches_started(server: LocalRetab, tmp_path: Path) -> None:
+async def test_checkpoint_skips_finished_and_reattaches_started(
+    server: LocalRetab, tmp_path: Path
+) -> None:
     checkpoint = tmp_path / "journal.jsonl"
     inputs = docs(12)
     async with make_client(server) as client:
-        first = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+        first = [
+            r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)
+        ]
     assert len(first) == 12 and len(server.runs) == 12
     lines = [json.loads(line) for line in checkpoint.read_text().splitlines()]
     assert {line["event"] for line in lines} == {"started", "finished"}
 
     before = len(server.requests)
     async with make_client(server) as client:
-        again = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+        again = [
+            r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)
+        ]
     assert len(server.requests) == before  # nothing sent at all
     assert all(r.from_checkpoint and r.ok for r in again)
     assert {r.key: r.record.id for r in again} == {r.key: r.record.id for r in first}  # type: ignore[union-attr]
@@ -137,7 +161,9 @@ async def test_checkpoint_resumes_a_batch_cut_short(server: LocalRetab, tmp_path
             await batch.__anext__()  # one result, then the process "goes away"
     assert len(server.runs) == 4
     async with make_client(server) as client:
-        rest = [r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)]
+        rest = [
+            r async for r in client.classifications.map(inputs, CATEGORIES, checkpoint=checkpoint)
+        ]
     assert sorted(r.key for r in rest) == [k for k, _ in inputs]
     assert all(r.ok for r in rest)
     assert len(server.runs) == 8  # the three left running were re-attached, not created again
@@ -148,7 +174,9 @@ async def test_torn_last_line_is_ignored(server: LocalRetab, tmp_path: Path) -> 
     checkpoint = tmp_path / "journal.jsonl"
     checkpoint.write_text('{"key": "doc000.txt", "event": "sta')
     async with make_client(server) as client:
-        results = [r async for r in client.classifications.map(docs(1), CATEGORIES, checkpoint=checkpoint)]
+        results = [
+            r async for r in client.classifications.map(docs(1), CATEGORIES, checkpoint=checkpoint)
+        ]
     assert results[0].ok
 
 

@@ -24,7 +24,9 @@ async def test_sync_create(client: RetabClient, server: LocalRetab) -> None:
     assert record.output is not None and "invoice" in record.output.reasoning
     sent = server.requests[0].json()
     assert sent["background"] is False
-    assert sent["model"] == "retab-small" and sent["n_consensus"] == 1 and sent["bust_cache"] is False
+    assert (
+        sent["model"] == "retab-small" and sent["n_consensus"] == 1 and sent["bust_cache"] is False
+    )
     assert "first_n_pages" not in sent and "instructions" not in sent
     assert sent["categories"] == [
         {"name": n, "description": "", "handle_key": None} for n in CATEGORIES
@@ -82,7 +84,9 @@ async def test_get_unknown_id(client: RetabClient) -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "../x", "a?b", "a#b", "a b", "é", "a\nb", "a%2Fb"])
-async def test_malformed_ids_send_nothing(client: RetabClient, server: LocalRetab, bad: str) -> None:
+async def test_malformed_ids_send_nothing(
+    client: RetabClient, server: LocalRetab, bad: str
+) -> None:
     for call in (
         client.classifications.get,
         client.classifications.cancel,
@@ -102,7 +106,9 @@ async def test_ids_are_percent_encoded(client: RetabClient, server: LocalRetab) 
 
 
 @pytest.mark.server(run_time=30)
-async def test_cancel_is_idempotent_and_has_the_official_alias(client: RetabClient, server: LocalRetab) -> None:
+async def test_cancel_is_idempotent_and_has_the_official_alias(
+    client: RetabClient, server: LocalRetab
+) -> None:
     record = await client.classifications.create(INVOICE, CATEGORIES, background=True)
     cancelled = await client.classifications.cancel(record.id)
     assert cancelled.status == "cancelled"
@@ -124,7 +130,9 @@ async def test_delete(client: RetabClient, server: LocalRetab) -> None:
         await client.classifications.delete(record.id)
 
 
-async def test_delete_whose_answer_was_lost_still_succeeds(client: RetabClient, server: LocalRetab) -> None:
+async def test_delete_whose_answer_was_lost_still_succeeds(
+    client: RetabClient, server: LocalRetab
+) -> None:
     record = await client.classifications.create(INVOICE, CATEGORIES)
     server.set_faults(FaultConfig(disconnect=1.0, operations={"delete"}, limit=1))
     await client.classifications.delete(record.id)  # first attempt deleted; the retry saw 404
@@ -150,7 +158,10 @@ async def test_list_filters_are_sent(client: RetabClient, server: LocalRetab) ->
     found = [
         c
         async for c in client.classifications.list(
-            status="completed", filename="inv", from_date=today - dt.timedelta(days=1), to_date=str(today)
+            status="completed",
+            filename="inv",
+            from_date=today - dt.timedelta(days=1),
+            to_date=str(today),
         )
     ]
     assert len(found) == 1
@@ -173,7 +184,9 @@ async def test_pages_and_list_page(client: RetabClient) -> None:
     assert [r.id for r in page.data] == ids[:2] and page.next_cursor == ids[1]
     nxt = await client.classifications.list_page(limit=2, order="asc", after=page.next_cursor)
     assert [r.id for r in nxt.data] == ids[2:4]
-    back = await client.classifications.list_page(limit=2, order="asc", before=nxt.list_metadata.before)
+    back = await client.classifications.list_page(
+        limit=2, order="asc", before=nxt.list_metadata.before
+    )
     assert [r.id for r in back.data] == ids[:2]
 
 
@@ -189,7 +202,9 @@ async def test_pages_and_list_page(client: RetabClient) -> None:
         {"from_date": 20260101},
     ],
 )
-async def test_bad_list_arguments_fail_at_once(client: RetabClient, server: LocalRetab, kwargs: dict[str, object]) -> None:
+async def test_bad_list_arguments_fail_at_once(
+    client: RetabClient, server: LocalRetab, kwargs: dict[str, object]
+) -> None:
     with pytest.raises(UsageError):
         client.classifications.list(**kwargs)  # type: ignore[arg-type]
     assert server.requests == []
@@ -215,7 +230,9 @@ async def test_list_page_rejects_both_cursors(client: RetabClient) -> None:
         {"idempotency_key": "é"},
     ],
 )
-async def test_bad_create_options_send_nothing(client: RetabClient, server: LocalRetab, kwargs: dict[str, object]) -> None:
+async def test_bad_create_options_send_nothing(
+    client: RetabClient, server: LocalRetab, kwargs: dict[str, object]
+) -> None:
     with pytest.raises(UsageError):
         await client.classifications.create(INVOICE, CATEGORIES, **kwargs)  # type: ignore[arg-type]
     assert server.requests == []

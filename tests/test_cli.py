@@ -37,7 +37,9 @@ class Server:
 def _serve(*args: str) -> Iterator[Server]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "retab_async.testing", "serve", "--api-key", KEY, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip().removeprefix("listening on ")
@@ -76,34 +78,60 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_classify_local_prints_sensible_categories(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "classify", "--local", *map(str, DOCS), "--categories", "invoice,receipt,contract,letter")
+    code, out, err = run(
+        capsys,
+        "classify",
+        "--local",
+        *map(str, DOCS),
+        "--categories",
+        "invoice,receipt,contract,letter",
+    )
     assert code == 0
     assert "local Retab server" in err and "8 completed" in err
     rows = {line.split()[0]: line.split()[2] for line in out.splitlines()[1:]}
     assert {Path(k).name.split("-")[0]: v for k, v in rows.items()} == {
-        "invoice": "invoice", "receipt": "receipt", "contract": "contract", "letter": "letter"
+        "invoice": "invoice",
+        "receipt": "receipt",
+        "contract": "contract",
+        "letter": "letter",
     }
 
 
 def test_classify_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "classify", "--local", "--json", str(DOCS[0]), "--categories", "invoice,contract", "--consensus", "3")
+    code, out, _ = run(
+        capsys,
+        "classify",
+        "--local",
+        "--json",
+        str(DOCS[0]),
+        "--categories",
+        "invoice,contract",
+        "--consensus",
+        "3",
+    )
     assert code == 0
     row = json.loads(out)
     assert row["status"] == "completed" and row["category"] == "contract"
     assert row["run_id"].startswith("clss_") and 0 < row["likelihood"] <= 1
 
 
-def test_classify_with_a_categories_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_classify_with_a_categories_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     cats = tmp_path / "cats.json"
     cats.write_text(json.dumps([{"name": "receipt", "description": "proof of payment"}, "letter"]))
-    code, out, _ = run(capsys, "classify", "--local", "--json", str(DOCS[-1]), "--categories-file", str(cats))
+    code, out, _ = run(
+        capsys, "classify", "--local", "--json", str(DOCS[-1]), "--categories-file", str(cats)
+    )
     assert code == 0 and json.loads(out)["category"] == "receipt"
 
 
 def test_failed_runs_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"[[retab:fail]]")
-    code, out, err = run(capsys, "classify", "--local", str(bad), str(DOCS[0]), "--categories", "a,b")
+    code, out, err = run(
+        capsys, "classify", "--local", str(bad), str(DOCS[0]), "--categories", "a,b"
+    )
     assert code == 1
     assert "1 completed, 1 failed" in err
     assert "failed" in out
@@ -114,13 +142,25 @@ def test_failed_runs_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     [
         (["classify", "--local", "nope.pdf", "--categories", "a"], "nope.pdf: no such file"),
         (["classify", "--local", str(ROOT), "--categories", "a"], "is a directory"),
-        (["classify", "--local", str(ROOT / "pyproject.toml"), "--categories", "a"], "unsupported file type .toml"),
+        (
+            ["classify", "--local", str(ROOT / "pyproject.toml"), "--categories", "a"],
+            "unsupported file type .toml",
+        ),
         (["classify", "--local", str(DOCS[0])], "give --categories"),
         (["classify", "--local", str(DOCS[0]), "--categories", "a,,b"], "blank name"),
         (["classify", "--local", str(DOCS[0]), "--categories", "a,a"], "listed twice"),
-        (["classify", "--local", str(DOCS[0]), "--categories", "a", "--consensus", "0"], "--consensus"),
-        (["classify", "--local", str(DOCS[0]), "--categories", "a", "--concurrency", "0"], "--concurrency"),
-        (["classify", "--local", str(DOCS[0]), "--categories-file", "missing.json"], "missing.json"),
+        (
+            ["classify", "--local", str(DOCS[0]), "--categories", "a", "--consensus", "0"],
+            "--consensus",
+        ),
+        (
+            ["classify", "--local", str(DOCS[0]), "--categories", "a", "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (
+            ["classify", "--local", str(DOCS[0]), "--categories-file", "missing.json"],
+            "missing.json",
+        ),
         (["get", "--local", "a/b"], "must not contain '/'"),
         (["wait", "--local", "clss_x", "--timeout", "-1"], "timeout must be"),
         (["list", "--local", "--status", "done"], "unknown status"),
@@ -136,20 +176,29 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_missing_key_is_a_clear_error(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RETAB_API_KEY", raising=False)
     code, _, err = run(capsys, "list")
-    assert code == 2 and err == "error: RETAB_API_KEY is not set (or pass --local to use the local server)\n"
+    assert (
+        code == 2
+        and err == "error: RETAB_API_KEY is not set (or pass --local to use the local server)\n"
+    )
 
 
-def test_bad_key_is_one_line(capsys: pytest.CaptureFixture[str], env: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_is_one_line(
+    capsys: pytest.CaptureFixture[str], env: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RETAB_API_KEY", "sk_wrong_key")
     code, _, err = run(capsys, "list")
     assert code == 1 and err.count("\n") == 1 and "401" in err
     assert "sk_wrong_key" not in err
 
 
-def test_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_server_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RETAB_API_KEY", KEY)
     monkeypatch.setenv("RETAB_API_BASE_URL", "http://127.0.0.1:9")
     code, _, err = run(capsys, "get", "clss_1")
@@ -157,7 +206,9 @@ def test_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str], monk
 
 
 def test_get_wait_cancel_list(capsys: pytest.CaptureFixture[str], env: Server) -> None:
-    code, out, _ = run(capsys, "classify", "--no-wait", "--json", str(DOCS[0]), "--categories", "contract,letter")
+    code, out, _ = run(
+        capsys, "classify", "--no-wait", "--json", str(DOCS[0]), "--categories", "contract,letter"
+    )
     assert code == 0
     run_id = json.loads(out)["run_id"]
     code, out, _ = run(capsys, "wait", run_id, "--timeout", "10")
@@ -170,7 +221,9 @@ def test_get_wait_cancel_list(capsys: pytest.CaptureFixture[str], env: Server) -
     assert code == 0 and run_id in out
 
 
-def test_wait_on_a_failed_run_exits_1(capsys: pytest.CaptureFixture[str], env: Server, tmp_path: Path) -> None:
+def test_wait_on_a_failed_run_exits_1(
+    capsys: pytest.CaptureFixture[str], env: Server, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"[[retab:fail]]")
     code, out, _ = run(capsys, "classify", "--no-wait", "--json", str(bad), "--categories", "a")
@@ -182,7 +235,10 @@ def test_wait_on_a_failed_run_exits_1(capsys: pytest.CaptureFixture[str], env: S
 def _spawn(server: Server, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "retab_async", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_cli_env(server),
     )
 
 
@@ -203,10 +259,22 @@ def _many_files(tmp_path: Path, n: int) -> list[str]:
 
 
 @pytest.mark.subprocess
-def test_sigkill_mid_batch_then_rerun_finishes_every_input_once(slow_server: Server, tmp_path: Path) -> None:
+def test_sigkill_mid_batch_then_rerun_finishes_every_input_once(
+    slow_server: Server, tmp_path: Path
+) -> None:
     files = _many_files(tmp_path, 20)
     checkpoint = tmp_path / "journal.jsonl"
-    argv = ["classify", *files, "--categories", "invoice,letter", "--concurrency", "6", "--json", "--checkpoint", str(checkpoint)]
+    argv = [
+        "classify",
+        *files,
+        "--categories",
+        "invoice,letter",
+        "--concurrency",
+        "6",
+        "--json",
+        "--checkpoint",
+        str(checkpoint),
+    ]
     proc = _spawn(slow_server, *argv)
     _wait_for(lambda: len(slow_server.runs()) >= 8)
     proc.kill()  # SIGKILL: no clean-up at all
@@ -227,7 +295,16 @@ def test_sigkill_mid_batch_then_rerun_finishes_every_input_once(slow_server: Ser
 def test_sigint_cancels_in_flight_runs_and_exits_130(slow_server: Server, tmp_path: Path) -> None:
     files = _many_files(tmp_path, 12)
     checkpoint = tmp_path / "journal.jsonl"
-    argv = ["classify", *files, "--categories", "invoice,letter", "--concurrency", "4", "--checkpoint", str(checkpoint)]
+    argv = [
+        "classify",
+        *files,
+        "--categories",
+        "invoice,letter",
+        "--concurrency",
+        "4",
+        "--checkpoint",
+        str(checkpoint),
+    ]
     proc = _spawn(slow_server, *argv)
     _wait_for(lambda: len(slow_server.runs()) >= 4)
     proc.send_signal(signal.SIGINT)
@@ -246,7 +323,16 @@ def test_sigint_cancels_in_flight_runs_and_exits_130(slow_server: Server, tmp_pa
 @pytest.mark.subprocess
 def test_sigint_with_keep_running_leaves_runs(slow_server: Server, tmp_path: Path) -> None:
     files = _many_files(tmp_path, 6)
-    proc = _spawn(slow_server, "classify", *files, "--categories", "a,b", "--concurrency", "3", "--keep-running")
+    proc = _spawn(
+        slow_server,
+        "classify",
+        *files,
+        "--categories",
+        "a,b",
+        "--concurrency",
+        "3",
+        "--keep-running",
+    )
     _wait_for(lambda: len(slow_server.runs()) >= 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
@@ -256,5 +342,10 @@ def test_sigint_with_keep_running_leaves_runs(slow_server: Server, tmp_path: Pat
 
 @pytest.mark.subprocess
 def test_console_script_entry_point() -> None:
-    out = subprocess.run([sys.executable, "-m", "retab_async", "--version"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "retab_async", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and out.stdout.startswith("retab-async ")

@@ -55,7 +55,8 @@ def test_base_url_normalisation(given: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x.test", "api.retab.com", "https://", "https://u:p@x.test", "https://x.test/?a=1"]
+    "url",
+    ["ftp://x.test", "api.retab.com", "https://", "https://u:p@x.test", "https://x.test/?a=1"],
 )
 def test_bad_base_urls(url: str) -> None:
     with pytest.raises(UsageError):

@@ -19,7 +19,10 @@ async def test_path_becomes_a_data_uri(tmp_path: Path) -> None:
     for doc in (path, str(path)):
         mime = await to_mime_data(doc)
         assert mime.filename == "scan.pdf"
-        assert mime.url == "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.7 hello").decode()
+        assert (
+            mime.url
+            == "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.7 hello").decode()
+        )
 
 
 async def test_bytes_and_file_objects(tmp_path: Path) -> None:
@@ -36,7 +39,9 @@ async def test_bytes_and_file_objects(tmp_path: Path) -> None:
 
 async def test_https_url_and_mime_data_pass_through() -> None:
     mime = await to_mime_data("https://files.test/a/report%20v2.pdf?sig=1")
-    assert mime == MIMEData(filename="report v2.pdf", url="https://files.test/a/report%20v2.pdf?sig=1")
+    assert mime == MIMEData(
+        filename="report v2.pdf", url="https://files.test/a/report%20v2.pdf?sig=1"
+    )
     given = MIMEData(filename="a.txt", url="data:text/plain;base64,aGk=")
     assert await to_mime_data(given) is given
 
@@ -47,8 +52,11 @@ async def test_https_url_and_mime_data_pass_through() -> None:
         (lambda p: p / "missing.pdf", "does not exist"),
         (lambda p: p, "unsupported file extension"),
         (lambda p: (p / "dir.pdf").mkdir() or (p / "dir.pdf"), "is a directory"),
-        (lambda p: (p / "empty.txt").write_bytes(b"") and None or (p / "empty.txt"), "is empty"),
-        (lambda p: (p / "tool.exe").write_bytes(b"x") and None or (p / "tool.exe"), "unsupported file extension"),
+        (lambda p: ((p / "empty.txt").write_bytes(b"") and None) or (p / "empty.txt"), "is empty"),
+        (
+            lambda p: ((p / "tool.exe").write_bytes(b"x") and None) or (p / "tool.exe"),
+            "unsupported file extension",
+        ),
         (lambda p: "http://files.test/a.pdf", "only https"),
         (lambda p: "ftp://files.test/a.pdf", "only https"),
         (lambda p: "https://files.test/", "does not end in a file name"),
@@ -90,7 +98,11 @@ def test_categories_accept_objects_dicts_and_names() -> None:
     cats = normalize_categories(
         [Category(name="a", description="d"), {"name": "b", "description": "e"}, " c "]
     )
-    assert cats == [Category(name="a", description="d"), Category(name="b", description="e"), Category(name="c")]
+    assert cats == [
+        Category(name="a", description="d"),
+        Category(name="b", description="e"),
+        Category(name="c"),
+    ]
 
 
 @pytest.mark.parametrize(

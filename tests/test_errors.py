@@ -23,7 +23,12 @@ from retab_async import (
     UnprocessableEntityError,
 )
 from retab_async._error_body import parse_error_body
-from retab_async._transport import Response, error_for_status, parse_retry_after, translate_exception
+from retab_async._transport import (
+    Response,
+    error_for_status,
+    parse_retry_after,
+    translate_exception,
+)
 
 
 def test_shape_a_plain_string() -> None:
@@ -34,7 +39,11 @@ def test_shape_a_plain_string() -> None:
 def test_shape_b_structured() -> None:
     body = b'{"detail": {"code": "NOT_FOUND", "message": "Classification not found", "details": {"id": "x"}}}'
     detail = parse_error_body(body, 404)
-    assert (detail.code, detail.message, detail.details) == ("NOT_FOUND", "Classification not found", {"id": "x"})
+    assert (detail.code, detail.message, detail.details) == (
+        "NOT_FOUND",
+        "Classification not found",
+        {"id": "x"},
+    )
 
 
 def test_shape_b_with_the_real_cause_nested() -> None:
@@ -83,7 +92,9 @@ def test_shape_g_compile_errors() -> None:
     assert detail.code == "SPEC" and detail.details == {"errors": [{"path": "a"}]}
 
 
-@pytest.mark.parametrize("body", [b"[]", b"null", b"42", b'{"detail": 5}', b'{"other": 1}', b'{"detail": [1, "x"]}'])
+@pytest.mark.parametrize(
+    "body", [b"[]", b"null", b"42", b'{"detail": 5}', b'{"other": 1}', b'{"detail": [1, "x"]}']
+)
 def test_odd_json_never_raises(body: bytes) -> None:
     assert parse_error_body(body, 400).message
 
@@ -109,7 +120,9 @@ def _response(status: int, body: bytes = b"{}", headers: dict[str, str] | None =
     ],
 )
 def test_status_families(status: int, cls: type[APIStatusError]) -> None:
-    error = error_for_status(_response(status, headers={"x-request-id": "req_1", "Retry-After": "2"}))
+    error = error_for_status(
+        _response(status, headers={"x-request-id": "req_1", "Retry-After": "2"})
+    )
     assert type(error) is cls
     assert error.status == status and error.request_id == "req_1" and error.retry_after == 2.0
     assert error.body == "{}"
@@ -164,4 +177,6 @@ def test_every_aiohttp_client_error_is_translated(cls: type[BaseException]) -> N
 def test_timeouts_become_request_timeout() -> None:
     assert isinstance(translate_exception(asyncio.TimeoutError(), "GET", "u"), RequestTimeout)
     assert isinstance(translate_exception(aiohttp.ServerTimeoutError(), "GET", "u"), RequestTimeout)
-    assert isinstance(translate_exception(aiohttp.ServerDisconnectedError(), "GET", "u"), ConnectError)
+    assert isinstance(
+        translate_exception(aiohttp.ServerDisconnectedError(), "GET", "u"), ConnectError
+    )

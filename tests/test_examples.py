@@ -23,7 +23,11 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAB_")}
     return subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -74,7 +78,9 @@ async def test_web_backend(run_time: float) -> None:
         try:
             async with aiohttp.ClientSession() as http:
                 doc = (EXAMPLES / "documents" / "receipt-cafe.txt").read_bytes()
-                async with http.post(base + "/jobs", params={"filename": "r.txt"}, data=doc) as resp:
+                async with http.post(
+                    base + "/jobs", params={"filename": "r.txt"}, data=doc
+                ) as resp:
                     assert resp.status == 202
                     token = (await resp.json())["job"]
                 status = {}
@@ -85,11 +91,15 @@ async def test_web_backend(run_time: float) -> None:
                         await anyio.sleep(0.02)
                 assert status["category"] == "receipt"
                 async with http.delete(f"{base}/jobs/{token}") as resp:
-                    assert (await resp.json())["status"] == "completed"  # cancel after completion: unchanged
+                    assert (await resp.json())[
+                        "status"
+                    ] == "completed"  # cancel after completion: unchanged
                 async with http.get(f"{base}/jobs/not-a-token") as resp:
                     assert resp.status == 404
-                async with http.post(base + "/jobs", params={"filename": "x.exe"}, data=b"x") as resp:
+                async with http.post(
+                    base + "/jobs", params={"filename": "x.exe"}, data=b"x"
+                ) as resp:
                     assert resp.status == 400
         finally:
             await runner.cleanup()
-    assert [r.operation for r in retab.requests][0] == "create"
+    assert retab.requests[0].operation == "create"

@@ -59,9 +59,13 @@ def test_error_status_counts_as_a_failure() -> None:
 
 
 def test_likelihood_singular_is_an_alias() -> None:
-    consensus = msgspec.json.decode(b'{"choices": [], "likelihood": 0.5}', type=ClassificationConsensus)
+    consensus = msgspec.json.decode(
+        b'{"choices": [], "likelihood": 0.5}', type=ClassificationConsensus
+    )
     assert consensus.likelihoods == 0.5
-    consensus = msgspec.json.decode(b'{"choices": [], "likelihood": null}', type=ClassificationConsensus)
+    consensus = msgspec.json.decode(
+        b'{"choices": [], "likelihood": null}', type=ClassificationConsensus
+    )
     assert consensus.likelihoods is None
 
 
@@ -73,7 +77,13 @@ def test_models_are_frozen() -> None:
 
 @pytest.mark.parametrize(
     ("body", "malformed"),
-    [(b'{"id": 5}', False), (b"[]", False), (b'{"id": "c1", "stat', True), (b"<html>", True), (b"", False)],
+    [
+        (b'{"id": 5}', False),
+        (b"[]", False),
+        (b'{"id": "c1", "stat', True),
+        (b"<html>", True),
+        (b"", False),
+    ],
 )
 def test_bad_bodies_raise_decode_error(body: bytes, malformed: bool) -> None:
     with pytest.raises(DecodeError) as info:

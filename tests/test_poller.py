@@ -20,7 +20,9 @@ def _poller_tasks() -> list[asyncio.Task[object]]:
 @pytest.mark.server(run_time=0.3)
 async def test_many_waits_share_one_poller_task_and_list_rounds(server: LocalRetab) -> None:
     n = 60
-    async with make_client(server, poll=PollPolicy(list_interval=0.05, min_interval=0.01)) as client:
+    async with make_client(
+        server, poll=PollPolicy(list_interval=0.05, min_interval=0.01)
+    ) as client:
         handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(n)]
         async with anyio.create_task_group() as tg:
             results: list[str] = []
@@ -67,7 +69,9 @@ async def test_few_runs_use_gets(client: RetabClient, server: LocalRetab) -> Non
 
 
 @pytest.mark.server(run_time=0.2)
-async def test_two_handles_on_one_run_share_its_polls(client: RetabClient, server: LocalRetab) -> None:
+async def test_two_handles_on_one_run_share_its_polls(
+    client: RetabClient, server: LocalRetab
+) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     twin = client.classifications.handle(handle.id)
     async with anyio.create_task_group() as tg:

@@ -112,7 +112,9 @@ async def test_total_time_budget_stops_retrying(server: LocalRetab) -> None:
 @pytest.mark.server(seed=11)
 async def test_creates_under_faults_make_exactly_one_run_each(server: LocalRetab) -> None:
     server.set_faults(
-        FaultConfig(server_error=0.15, disconnect=0.15, truncated=0.15, rate_limit=0.1, retry_after=0)
+        FaultConfig(
+            server_error=0.15, disconnect=0.15, truncated=0.15, rate_limit=0.1, retry_after=0
+        )
     )
     n = 40
     async with make_client(server, retry=RetryPolicy.for_tests(attempts=12)) as client:

@@ -141,7 +141,9 @@ async def test_cancel_racing_completion_resolves_to_the_true_state(client: Retab
 
 
 @pytest.mark.server(run_time=30)
-async def test_run_cancels_on_the_server_when_the_body_raises(client: RetabClient, server: LocalRetab) -> None:
+async def test_run_cancels_on_the_server_when_the_body_raises(
+    client: RetabClient, server: LocalRetab
+) -> None:
     with pytest.raises(ZeroDivisionError):
         async with client.classifications.run(INVOICE, CATEGORIES) as handle:
             1 / 0  # noqa: B018
@@ -151,7 +153,9 @@ async def test_run_cancels_on_the_server_when_the_body_raises(client: RetabClien
 
 
 @pytest.mark.server(run_time=30)
-async def test_run_cancels_on_the_server_when_the_scope_is_cancelled(client: RetabClient, server: LocalRetab) -> None:
+async def test_run_cancels_on_the_server_when_the_scope_is_cancelled(
+    client: RetabClient, server: LocalRetab
+) -> None:
     with anyio.move_on_after(0.1) as scope:
         async with client.classifications.run(INVOICE, CATEGORIES) as handle:
             await handle.wait()
@@ -223,12 +227,20 @@ async def test_token_resume_in_a_fresh_client(server: LocalRetab) -> None:
     assert repr(resumed) == f"<RunHandle classifications {handle.id} completed>"
 
 
-async def test_tampered_or_foreign_tokens_are_refused(client: RetabClient, server: LocalRetab) -> None:
+async def test_tampered_or_foreign_tokens_are_refused(
+    client: RetabClient, server: LocalRetab
+) -> None:
     handle = client.classifications.handle("clss_abc")
     token = handle.token
     head, body, checksum = token.split(".")
     flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
-    for bad in (f"{head}.{flipped}.{checksum}", token[:-3], "rtab2." + body + "." + checksum, "garbage", ""):
+    for bad in (
+        f"{head}.{flipped}.{checksum}",
+        token[:-3],
+        "rtab2." + body + "." + checksum,
+        "garbage",
+        "",
+    ):
         with pytest.raises(TokenError):
             client.resume(bad)
     other = RetabClient("sk", "https://api.retab.com")
@@ -253,7 +265,14 @@ async def test_handle_from_a_record(client: RetabClient, server: LocalRetab) -> 
 
 async def test_transient_faults_never_end_a_wait(server: LocalRetab) -> None:
     server.set_faults(
-        FaultConfig(server_error=0.3, disconnect=0.2, truncated=0.2, rate_limit=0.2, retry_after=0, operations={"get"})
+        FaultConfig(
+            server_error=0.3,
+            disconnect=0.2,
+            truncated=0.2,
+            rate_limit=0.2,
+            retry_after=0,
+            operations={"get"},
+        )
     )
     async with make_client(server) as client:
         handle = await client.classifications.start(INVOICE, CATEGORIES)
@@ -289,7 +308,9 @@ async def test_401_ends_a_wait_at_once(server: LocalRetab) -> None:
 
 
 @pytest.mark.server(run_time=30)
-async def test_cancelling_a_waiting_task_stops_its_polling(client: RetabClient, server: LocalRetab) -> None:
+async def test_cancelling_a_waiting_task_stops_its_polling(
+    client: RetabClient, server: LocalRetab
+) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     with anyio.move_on_after(0.1):
         await handle.wait()

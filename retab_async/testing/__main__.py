@@ -21,12 +21,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=ServerConfig.api_key)
     serve.add_argument("--run-time", type=float, default=0.5, metavar="SECONDS")
     serve.add_argument(
-        "--run-time-max", type=float, default=None, metavar="SECONDS",
+        "--run-time-max",
+        type=float,
+        default=None,
+        metavar="SECONDS",
         help="draw run times uniformly from [--run-time, --run-time-max]",
     )
     serve.add_argument("--queue-time", type=float, default=0.0, metavar="SECONDS")
-    serve.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
-                       help="probability of a fault per request, spread over every kind")
+    serve.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of a fault per request, spread over every kind",
+    )
     serve.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")

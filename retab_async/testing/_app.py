@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ._config import FaultKind, Operation, ServerConfig
+from ._config import FaultKind, ServerConfig
 from ._store import IdempotencyConflict, Run, RunStore
 from ._validation import QueryError, parse_create, parse_list_query
 
@@ -196,10 +196,9 @@ async def _inject_faults(request: web.Request, handler: Handler) -> web.StreamRe
     faults = state.config.faults
     if entry is None or not faults.any:
         return await handler(request)
-    op: Operation = entry.operation  # type: ignore[assignment]
     if faults.limit is not None and state.faults_injected >= faults.limit:
         return await handler(request)
-    kind = faults.draw(state.fault_rng, op)
+    kind = faults.draw(state.fault_rng, entry.operation)
     state.faults_injected += kind is not None
     entry.fault = kind
     if kind is not None:
@@ -270,7 +269,9 @@ async def _create(request: web.Request) -> web.StreamResponse:
         return _error_d(parsed)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _valid_key(key):
-        return _error_b(400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1-255 printable ASCII")
+        return _error_b(
+            400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1-255 printable ASCII"
+        )
     body_hash = hashlib.sha256(_encode(msgspec.to_builtins(body, order="sorted"))).hexdigest()
     try:
         run, replayed = state.store.create(parsed, idempotency_key=key, body_hash=body_hash)
@@ -299,9 +300,9 @@ def _lookup(request: web.Request) -> Run | web.Response:
     run = state.store.get(run_id)
     if run is None:
         return _not_found(run_id)
-    if request.get(_FAULT) == "not_found":
-        if time.monotonic() - run.created_mono < state.config.faults.not_found_window:
-            return _not_found(run_id)
+    young = time.monotonic() - run.created_mono < state.config.faults.not_found_window
+    if young and request.get(_FAULT) == "not_found":
+        return _not_found(run_id)
     return run
 
 
@@ -311,7 +312,11 @@ async def _get(request: web.Request) -> web.StreamResponse:
         return run
     flag = request.query.get("include_output", "true").lower()
     if flag not in ("true", "false", "1", "0"):
-        issue = {"type": "bool_parsing", "loc": ["query", "include_output"], "msg": "Input should be a valid boolean"}
+        issue = {
+            "type": "bool_parsing",
+            "loc": ["query", "include_output"],
+            "msg": "Input should be a valid boolean",
+        }
         return _json(_encode({"detail": [issue]}), 422)
     return _json(run.to_json(include_output=flag in ("true", "1")))
 
@@ -338,7 +343,7 @@ async def _list(request: web.Request) -> web.StreamResponse:
         if exc.status == 400:
             return _error_b(400, "INVALID_DATE", exc.issues[0]["msg"])
         return _json(_encode({"detail": exc.issues}), 422)
-    runs, before, after = request.app[STATE_KEY].store.list(query)
+    runs, before, after = request.app[STATE_KEY].store.page(query)
     page = {
         "data": [msgspec.Raw(run.to_json()) for run in runs],
         "list_metadata": {"before": before, "after": after},

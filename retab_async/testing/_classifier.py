@@ -21,8 +21,9 @@ FAIL_MARKER = b"[[retab:fail]]"
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were with which who will not no".split()
+    {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is"}
+    | {"it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with"}
+    | {"which", "who", "will", "not", "no"}
 )
 
 

@@ -75,7 +75,7 @@ class FaultConfig:
         """Whether any fault can happen."""
         return any(getattr(self, kind) > 0 for kind in FAULT_KINDS)
 
-    def draw(self, rng: random.Random, operation: Operation) -> FaultKind | None:
+    def draw(self, rng: random.Random, operation: str | None) -> FaultKind | None:
         """Pick the fault for one request (at most one), or ``None``."""
         if operation not in self.operations:
             return None

@@ -160,7 +160,9 @@ class RunStore:
 
     # -- create ---------------------------------------------------------------
 
-    def create(self, req: CreateRequest, *, idempotency_key: str | None, body_hash: str) -> tuple[Run, bool]:
+    def create(
+        self, req: CreateRequest, *, idempotency_key: str | None, body_hash: str
+    ) -> tuple[Run, bool]:
         """Create a run, or replay the one made with the same idempotency key.
 
         Returns ``(run, replayed)``. Raises :class:`IdempotencyConflict` when the key
@@ -193,7 +195,11 @@ class RunStore:
         run = Run(
             seq=seq,
             id=f"clss_{self._rng.getrandbits(64):016x}",
-            file={"id": f"file_{digest[:16]}", "filename": req.filename, "mime_type": req.mime_type},
+            file={
+                "id": f"file_{digest[:16]}",
+                "filename": req.filename,
+                "mime_type": req.mime_type,
+            },
             model=req.model,
             categories=req.categories,
             n_consensus=req.n_consensus,
@@ -254,7 +260,7 @@ class RunStore:
 
     # -- list -----------------------------------------------------------------
 
-    def list(self, q: ListQuery) -> tuple[list[Run], str | None, str | None]:
+    def page(self, q: ListQuery) -> tuple[list[Run], str | None, str | None]:
         """One page for ``q``: ``(runs, before, after)`` with the cursors of D12."""
         seqs = self._by_status.get(q.status, []) if q.status else self._all
         cursor_id = q.after or q.before

@@ -93,7 +93,9 @@ def parse_create(body: Any) -> CreateRequest | list[Issue]:
     )
 
 
-def _check_type(body: dict[str, Any], key: str, kind: Any, default: Any, issues: list[Issue]) -> Any:
+def _check_type(
+    body: dict[str, Any], key: str, kind: Any, default: Any, issues: list[Issue]
+) -> Any:
     if key not in body:
         return default
     value = body[key]
@@ -119,7 +121,12 @@ def _check_int(
         return default
     if value < low:
         issues.append(
-            _issue("greater_than_equal", [key], f"Input should be greater than or equal to {low}", value)
+            _issue(
+                "greater_than_equal",
+                [key],
+                f"Input should be greater than or equal to {low}",
+                value,
+            )
         )
     elif high is not None and value > high:
         issues.append(
@@ -141,9 +148,8 @@ def _check_document(doc: Any, issues: list[Issue]) -> tuple[str, str, str, bytes
         if not isinstance(value, str) or not value:
             issues.append(_issue("missing", ["document", key], "Field required", value))
             bad = True
-    if bad:
+    if bad or not isinstance(filename, str) or not isinstance(url, str):
         return None
-    assert isinstance(filename, str) and isinstance(url, str)
     mime = mime_type_for(filename)
     if mime is None:
         issues.append(

@@ -52,7 +52,12 @@ class Api:
         hdrs = dict(self.auth if auth else {})
         hdrs.update(headers or {})
         async with self.session.request(
-            method, self.server.base_url + path, json=json, data=payload, params=params, headers=hdrs
+            method,
+            self.server.base_url + path,
+            json=json,
+            data=payload,
+            params=params,
+            headers=hdrs,
         ) as resp:
             raw = await resp.read()
             try:

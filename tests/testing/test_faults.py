@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp
 import pytest
 
@@ -31,7 +33,9 @@ async def test_server_errors_come_as_json_and_as_text(api: Api, server: LocalRet
     assert server.runs == []  # gateway faults happen before any work
 
 
-async def test_disconnect_does_the_work_then_drops_the_connection(api: Api, server: LocalRetab) -> None:
+async def test_disconnect_does_the_work_then_drops_the_connection(
+    api: Api, server: LocalRetab
+) -> None:
     server.set_faults(FaultConfig(disconnect=1.0))
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await api.call("POST", "/v1/classifications", json=create_body())
@@ -51,7 +55,9 @@ async def test_slow_response(api: Api, server: LocalRetab) -> None:
     server.set_faults(FaultConfig(slow=1.0, slow_seconds=0.3))
     timeout = aiohttp.ClientTimeout(total=0.05)
     with pytest.raises(TimeoutError):
-        async with api.session.get(server.base_url + "/v1/classifications", headers=api.auth, timeout=timeout):
+        async with api.session.get(
+            server.base_url + "/v1/classifications", headers=api.auth, timeout=timeout
+        ):
             pass
 
 
@@ -77,15 +83,17 @@ async def _fault_sequence(seed: int) -> list[str | None]:
         async with aiohttp.ClientSession() as session:
             api = Api(server, session)
             for _ in range(40):
-                try:
+                with contextlib.suppress(aiohttp.ClientError):
                     await api.call("GET", "/v1/classifications")
-                except aiohttp.ClientError:
-                    pass
         return [r.fault for r in server.requests]
 
 
 async def test_faults_are_reproducible_from_the_seed() -> None:
-    first, second, other = await _fault_sequence(7), await _fault_sequence(7), await _fault_sequence(8)
+    first, second, other = (
+        await _fault_sequence(7),
+        await _fault_sequence(7),
+        await _fault_sequence(8),
+    )
     assert first == second
     assert first != other
     assert {kind for kind in first if kind} <= set(FAULT_KINDS)

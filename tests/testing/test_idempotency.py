@@ -32,7 +32,9 @@ async def test_same_key_other_body_is_409(api: Api, server: LocalRetab) -> None:
 
 async def test_different_keys_make_different_runs(api: Api, server: LocalRetab) -> None:
     for key in ("a", "b"):
-        await api.call("POST", "/v1/classifications", json=create_body(), headers={"Idempotency-Key": key})
+        await api.call(
+            "POST", "/v1/classifications", json=create_body(), headers={"Idempotency-Key": key}
+        )
     assert len(server.runs) == 2
 
 

@@ -47,15 +47,19 @@ async def test_default_order_is_newest_first_and_limit_10(api: Api) -> None:
 
 async def test_before_leads_back_to_the_previous_page(api: Api) -> None:
     ids = await _make(api, 6)
-    _, first, _ = await api.call("GET", "/v1/classifications", params={"limit": "2", "order": "asc"})
+    _, first, _ = await api.call(
+        "GET", "/v1/classifications", params={"limit": "2", "order": "asc"}
+    )
     _, second, _ = await api.call(
-        "GET", "/v1/classifications",
+        "GET",
+        "/v1/classifications",
         params={"limit": "2", "order": "asc", "after": first["list_metadata"]["after"]},
     )
     assert [r["id"] for r in second["data"]] == ids[2:4]
     assert second["list_metadata"]["before"] == ids[2]
     _, back, _ = await api.call(
-        "GET", "/v1/classifications",
+        "GET",
+        "/v1/classifications",
         params={"limit": "2", "order": "asc", "before": second["list_metadata"]["before"]},
     )
     assert [r["id"] for r in back["data"]] == ids[0:2]
@@ -95,7 +99,9 @@ async def test_filename_filter_is_a_case_insensitive_prefix(api: Api) -> None:
 async def test_date_filters(api: Api) -> None:
     ids = await _make(api, 2)
     today = dt.datetime.now(dt.timezone.utc).date()
-    assert await _walk(api, from_date=today.isoformat(), to_date=today.isoformat(), order="asc") == ids
+    assert (
+        await _walk(api, from_date=today.isoformat(), to_date=today.isoformat(), order="asc") == ids
+    )
     tomorrow = (today + dt.timedelta(days=1)).isoformat()
     assert await _walk(api, from_date=tomorrow) == []
     assert await _walk(api, from_date=tomorrow, to_date=today.isoformat()) == []

@@ -92,9 +92,7 @@ async def test_delete_cancels_and_removes(api: Api, server: LocalRetab) -> None:
     assert server.runs == []
 
 
-@pytest.mark.parametrize(
-    ("method", "suffix"), [("GET", ""), ("DELETE", ""), ("POST", "/cancel")]
-)
+@pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("DELETE", ""), ("POST", "/cancel")])
 async def test_unknown_id_is_404_in_shape_b(api: Api, method: str, suffix: str) -> None:
     status, body, headers = await api.call(method, f"/v1/classifications/clss_nope{suffix}")
     assert status == 404
@@ -134,7 +132,11 @@ async def test_request_log_records_what_was_sent(api: Api, server: LocalRetab) -
     await api.create(background=True)
     await api.call("GET", "/v1/classifications", params={"limit": "5"})
     create, listing = server.requests
-    assert (create.method, create.path, create.operation) == ("POST", "/v1/classifications", "create")
+    assert (create.method, create.path, create.operation) == (
+        "POST",
+        "/v1/classifications",
+        "create",
+    )
     assert create.json()["background"] is True
     assert create.headers["authorization"].startswith("Bearer ")
     assert create.status == 201
@@ -159,8 +161,6 @@ async def test_local_introspection_routes(api: Api) -> None:
 
 
 async def test_unknown_fields_are_rejected(api: Api) -> None:
-    status, body, _ = await api.call(
-        "POST", "/v1/classifications", json=create_body(surprise=True)
-    )
+    status, body, _ = await api.call("POST", "/v1/classifications", json=create_body(surprise=True))
     assert status == 422
     assert "extra_forbidden" in body["message"]

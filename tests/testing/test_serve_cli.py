@@ -30,14 +30,19 @@ async def test_serve_answers_and_stops_cleanly(sig: signal.Signals) -> None:
     proc, url = _start("--api-key", "k123", "--run-time", "0.01", "--seed", "4")
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.get(url + "/v1/classifications", headers={"Authorization": "Bearer k123"}) as resp:
+            async with session.get(
+                url + "/v1/classifications", headers={"Authorization": "Bearer k123"}
+            ) as resp:
                 assert resp.status == 200
-                assert await resp.json() == {"data": [], "list_metadata": {"before": None, "after": None}}
+                assert await resp.json() == {
+                    "data": [],
+                    "list_metadata": {"before": None, "after": None},
+                }
             async with session.get(url + "/v1/classifications") as resp:
                 assert resp.status == 401
     finally:
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
 
@@ -45,7 +50,9 @@ async def test_serve_answers_and_stops_cleanly(sig: signal.Signals) -> None:
 def test_serve_rejects_bad_options() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "retab_async.testing", "serve", "--fault-rate", "2"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ")

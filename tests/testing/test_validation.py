@@ -20,15 +20,39 @@ def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
 BAD_BODIES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("no categories", {"document": text_doc("x")}, ["body", "categories"]),
     ("empty categories", create_body(categories=[]), ["body", "categories"]),
-    ("nameless category", create_body(categories=[{"description": "d"}]), ["body", "categories", 0, "name"]),
+    (
+        "nameless category",
+        create_body(categories=[{"description": "d"}]),
+        ["body", "categories", 0, "name"],
+    ),
     ("blank name", create_body(categories=[{"name": "  "}]), ["body", "categories", 0, "name"]),
     ("no document", {"categories": [{"name": "a"}]}, ["body", "document"]),
-    ("no filename", create_body(document={"url": "https://x.test/a.pdf"}), ["body", "document", "filename"]),
+    (
+        "no filename",
+        create_body(document={"url": "https://x.test/a.pdf"}),
+        ["body", "document", "filename"],
+    ),
     ("no url", create_body(document={"filename": "a.pdf"}), ["body", "document", "url"]),
-    ("http url", create_body(document={"filename": "a.pdf", "url": "http://x.test/a.pdf"}), ["body", "document", "url"]),
-    ("ftp url", create_body(document={"filename": "a.pdf", "url": "ftp://x/a.pdf"}), ["body", "document", "url"]),
-    ("bad base64", create_body(document={"filename": "a.txt", "url": "data:text/plain;base64,@@@"}), ["body", "document", "url"]),
-    ("bad extension", create_body(document={"filename": "a.exe", "url": "https://x.test/a.exe"}), ["body", "document", "filename"]),
+    (
+        "http url",
+        create_body(document={"filename": "a.pdf", "url": "http://x.test/a.pdf"}),
+        ["body", "document", "url"],
+    ),
+    (
+        "ftp url",
+        create_body(document={"filename": "a.pdf", "url": "ftp://x/a.pdf"}),
+        ["body", "document", "url"],
+    ),
+    (
+        "bad base64",
+        create_body(document={"filename": "a.txt", "url": "data:text/plain;base64,@@@"}),
+        ["body", "document", "url"],
+    ),
+    (
+        "bad extension",
+        create_body(document={"filename": "a.exe", "url": "https://x.test/a.exe"}),
+        ["body", "document", "filename"],
+    ),
     ("n_consensus 0", create_body(n_consensus=0), ["body", "n_consensus"]),
     ("n_consensus 17", create_body(n_consensus=17), ["body", "n_consensus"]),
     ("n_consensus str", create_body(n_consensus="3"), ["body", "n_consensus"]),
@@ -50,7 +74,9 @@ async def test_bad_create_bodies_get_422_shape_d(
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe"], ids=["broken", "array", "string", "empty", "binary"]
+    "raw",
+    [b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe"],
+    ids=["broken", "array", "string", "empty", "binary"],
 )
 async def test_non_object_bodies_get_422(api: Api, raw: bytes) -> None:
     status, answer, _ = await api.call(
@@ -64,7 +90,9 @@ async def test_https_document_url_is_accepted(api: Api) -> None:
     status, body, _ = await api.call(
         "POST",
         "/v1/classifications",
-        json=create_body(document={"filename": "receipt_scan.pdf", "url": "https://files.test/receipt_scan.pdf"}),
+        json=create_body(
+            document={"filename": "receipt_scan.pdf", "url": "https://files.test/receipt_scan.pdf"}
+        ),
     )
     assert status == 201
     assert body["file"]["mime_type"] == "application/pdf"
@@ -74,7 +102,9 @@ async def test_https_document_url_is_accepted(api: Api) -> None:
 @pytest.mark.server(max_body_size=1024 * 1024)
 async def test_oversized_body_gets_413(api: Api, server: LocalRetab) -> None:
     status, body, _ = await api.call(
-        "POST", "/v1/classifications", data=b"x" * (2 * 1024 * 1024),
+        "POST",
+        "/v1/classifications",
+        data=b"x" * (2 * 1024 * 1024),
         headers={"Content-Type": "application/json"},
     )
     assert status == 413
@@ -84,7 +114,9 @@ async def test_oversized_body_gets_413(api: Api, server: LocalRetab) -> None:
 
 async def test_default_limit_refuses_a_50_mib_body(api: Api) -> None:
     status, _, _ = await api.call(
-        "POST", "/v1/classifications", data=b"x" * (50 * 1024 * 1024),
+        "POST",
+        "/v1/classifications",
+        data=b"x" * (50 * 1024 * 1024),
         headers={"Content-Type": "application/json"},
     )
     assert status == 413
@@ -104,7 +136,9 @@ async def test_default_limit_refuses_a_50_mib_body(api: Api) -> None:
         ({"to_date": "yesterday"}, 400, None),
     ],
 )
-async def test_bad_list_queries(api: Api, params: dict[str, str], status: int, key: str | None) -> None:
+async def test_bad_list_queries(
+    api: Api, params: dict[str, str], status: int, key: str | None
+) -> None:
     got, body, _ = await api.call("GET", "/v1/classifications", params=params)
     assert got == status
     if status == 422:
