@@ -48,6 +48,7 @@ class RetabClient:
         allow_insecure_http: allow sending the key over plain ``http://`` to a host
             that is not loopback.
         user_agent: replaces the default ``User-Agent``.
+        max_response_bytes: a larger response body is refused with :class:`DecodeError`.
 
     Raises:
         UsageError: no API key, or a base URL that is not acceptable.
@@ -66,6 +67,7 @@ class RetabClient:
         verify_ssl: bool = True,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("RETAB_API_KEY", "")
         if not key or not key.strip():
@@ -75,6 +77,8 @@ class RetabClient:
         url = base_url or os.environ.get("RETAB_API_BASE_URL") or DEFAULT_BASE_URL
         if timeout <= 0 or sync_timeout <= 0:
             raise UsageError("timeouts must be positive")
+        if max_response_bytes < 1024:
+            raise UsageError("max_response_bytes must be at least 1024")
         if max_connections < 1:
             raise UsageError("max_connections must be at least 1")
         self.base_url = normalize_base_url(url, allow_insecure_http=allow_insecure_http)
@@ -89,6 +93,7 @@ class RetabClient:
             verify_ssl=verify_ssl,
             user_agent=user_agent,
             max_pause=self.retry.max_retry_after,
+            max_response_bytes=max_response_bytes,
         )
         self.poller = Poller(self, poll or PollPolicy())
         self._state: _State = "unopened"

@@ -133,9 +133,8 @@ def _validation_items(raw: list[Any]) -> tuple[ValidationItem, ...]:
 
 
 def _validation_message(items: tuple[ValidationItem, ...], status: int) -> str:
-    if not items:
-        return f"request failed validation ({status})"
-    return "; ".join(str(item) for item in items)
+    text = "; ".join(str(item) for item in items if str(item))
+    return text or f"request failed validation ({status})"
 
 
 def _fallback_text(body: bytes, status: int) -> str:

@@ -28,6 +28,7 @@ from ._errors import (
     BadRequestError,
     ConflictError,
     ConnectError,
+    DecodeError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -183,6 +184,7 @@ class Transport:
         verify_ssl: bool,
         user_agent: str | None,
         max_pause: float,
+        max_response_bytes: int,
     ) -> None:
         self.base_url = base_url
         self._base = URL(base_url)
@@ -196,6 +198,7 @@ class Transport:
         self._max_connections = max_connections
         self._verify_ssl = verify_ssl
         self._max_pause = max_pause
+        self._max_response_bytes = max_response_bytes
         self._paused_until = 0.0
         self._session: aiohttp.ClientSession | None = None
 
@@ -271,7 +274,7 @@ class Transport:
             async with session.request(
                 method, url, headers=headers, timeout=self._client_timeout(timeout), **extra
             ) as resp:
-                data = await resp.read()
+                data = await self._read(resp, method, url)
                 response = Response(resp.status, _headers(resp.headers), data, method, str(url))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise translate_exception(exc, method, str(url)) from exc
@@ -280,6 +283,23 @@ class Transport:
             if wait:
                 self.pause(wait)
         return response
+
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: URL) -> bytes:
+        """The whole body, refusing one larger than ``max_response_bytes``."""
+        limit = self._max_response_bytes
+        length = resp.content_length
+        if length is not None:
+            if length > limit:
+                raise _too_large(length, limit, resp.status, method, url)
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit, resp.status, method, url)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _respect_pause(self) -> None:
         delay = self._paused_until - time.monotonic()
@@ -294,6 +314,13 @@ class Transport:
         if cached is None:
             cached = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return cached
+
+
+def _too_large(size: int, limit: int, status: int, method: str, url: URL) -> DecodeError:
+    return DecodeError(
+        f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit",
+        status=status,
+    )
 
 
 def _headers(raw: CIMultiDictProxy[str]) -> Mapping[str, str]:
