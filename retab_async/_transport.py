@@ -13,13 +13,10 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
-from multidict import CIMultiDictProxy
-from yarl import URL
 
 from ._error_body import parse_error_body
 from ._errors import (
@@ -50,7 +47,14 @@ __all__ = [
 ]
 
 _log = logging.getLogger("retab_async")
-USER_AGENT = f"retab-async/{__version__} aiohttp/{aiohttp.__version__}"
+if TYPE_CHECKING:
+    import aiohttp
+    from multidict import CIMultiDictProxy
+    from yarl import URL
+
+# aiohttp is imported when a client opens, not with the package: importing
+# retab_async stays cheap for programs that only use its models and errors.
+USER_AGENT = f"retab-async/{__version__}"
 _STREAM_ABOVE = 1024 * 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -107,6 +111,8 @@ def _is_loopback(host: str) -> bool:
 
 def translate_exception(exc: BaseException, method: str, url: str) -> RetabError:
     """Our exception for an aiohttp (or timeout) failure. The one place this happens."""
+    import aiohttp
+
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return RequestTimeout(f"{method} {url} timed out", method=method, url=url)
     if isinstance(exc, aiohttp.InvalidURL):
@@ -187,7 +193,7 @@ class Transport:
         max_response_bytes: int,
     ) -> None:
         self.base_url = base_url
-        self._base = URL(base_url)
+        self._base: URL | None = None
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "User-Agent": user_agent or USER_AGENT,
@@ -207,6 +213,12 @@ class Transport:
 
     async def open(self) -> None:
         """Create the session; must run inside the event loop that will use it."""
+        import aiohttp
+        from yarl import URL
+
+        self._base = URL(self.base_url)
+        if self._headers["User-Agent"] == USER_AGENT:
+            self._headers["User-Agent"] = f"{USER_AGENT} aiohttp/{aiohttp.__version__}"
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=self._max_connections,
@@ -257,8 +269,10 @@ class Transport:
         ``path`` must be percent-encoded already. Raises :class:`TransportError`
         subclasses for failures without a response; any status is returned as is.
         """
+        import aiohttp
+
         session = self._session
-        if session is None:
+        if session is None or self._base is None:
             raise RuntimeError("transport is not open")  # the client checks first
         if self._paused_until:
             await self._respect_pause()
@@ -312,6 +326,8 @@ class Transport:
         seconds = self._timeout if timeout is None else timeout
         cached = self._timeouts.get(seconds)
         if cached is None:
+            import aiohttp
+
             cached = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return cached
 

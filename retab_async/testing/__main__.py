@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
+    serve.add_argument(
+        "--log-limit",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="keep the latest N requests in the log served at /_local/requests (default 10000)",
+    )
     return parser
 
 
@@ -52,6 +59,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         seed=args.seed,
         faults=FaultConfig.mixed(args.fault_rate, retry_after=args.retry_after),
         record_bodies=not args.no_bodies,
+        log_limit=args.log_limit,
     )
 
 

@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import random
+import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from ._config import FaultKind, ServerConfig
 from ._store import IdempotencyConflict, Run, RunStore
@@ -35,13 +40,21 @@ from ._validation import QueryError, parse_create, parse_list_query
 __all__ = ["RecordedRequest", "ServerState", "create_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The request log keeps plain tuples of strings and numbers: the garbage collector
+# stops tracking those, so a log of a million requests costs it nothing.
+# (method, raw path with query, raw headers, body, operation, at, status, fault)
+_LogEntry = tuple[
+    str, str, tuple[tuple[bytes, bytes], ...], bytes, str | None, float, int | None, str | None
+]
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder()
 _JSON = "application/json"
+_API_KEY = istr("Api-Key")
 _log = logging.getLogger("retab_async.testing")
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the server saw.
 
@@ -51,9 +64,9 @@ class RecordedRequest:
         headers: the request headers, names lower-cased.
         body: the raw body (empty when the server does not keep bodies).
         operation: ``create``, ``get``, ``list``, ``cancel``, ``delete``, or ``None``.
+        at: when it arrived (``time.time()``).
         status: the status answered, or ``None`` when the connection was dropped.
         fault: the fault injected into this request, if any.
-        at: when it arrived (``time.time()``).
     """
 
     method: str
@@ -63,8 +76,27 @@ class RecordedRequest:
     body: bytes
     operation: str | None
     at: float
-    status: int | None = None
-    fault: str | None = None
+    status: int | None
+    fault: str | None
+
+    @classmethod
+    def from_log(cls, entry: _LogEntry) -> RecordedRequest:
+        """Build one from the server's compact log entry."""
+        method, raw_path, headers, body, operation, at, status, fault = entry
+        path, _, query = raw_path.partition("?")
+        return cls(
+            method=method,
+            path=path,
+            query=parse_qsl(query, keep_blank_values=True),
+            headers={
+                name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers
+            },
+            body=body,
+            operation=operation,
+            at=at,
+            status=status,
+            fault=fault,
+        )
 
     def json(self) -> Any:
         """The body decoded as JSON."""
@@ -77,9 +109,26 @@ class ServerState:
 
     config: ServerConfig
     store: RunStore
-    requests: list[RecordedRequest] = field(default_factory=list)
+    log: deque[_LogEntry] = field(default_factory=deque)
+    logged: int = 0
     fault_rng: random.Random = field(default_factory=random.Random)
     faults_injected: int = 0
+    _ids: Iterator[int] = field(default_factory=itertools.count)
+    _id_prefix: str = field(default_factory=lambda: secrets.token_hex(6))
+
+    @property
+    def expected_key(self) -> bytes:
+        """The API key the server accepts, as bytes."""
+        return self.config.api_key.encode()
+
+    def next_request_id(self) -> str:
+        """A new ``x-request-id``: unique per response, cheap to make."""
+        return f"req_{self._id_prefix}{next(self._ids):012x}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every API request seen, in order of arrival."""
+        return [RecordedRequest.from_log(entry) for entry in self.log]
 
     def by_operation(self, operation: str) -> list[RecordedRequest]:
         """The recorded requests of one operation."""
@@ -87,7 +136,6 @@ class ServerState:
 
 
 STATE_KEY = web.AppKey("retab_state", ServerState)
-_RECORDED = web.RequestKey("retab_recorded", RecordedRequest)
 _FAULT = web.RequestKey("retab_fault", str)
 
 
@@ -95,21 +143,27 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     """Build the server application; its :class:`ServerState` is ``app[STATE_KEY]``."""
     config = config or ServerConfig()
     state = ServerState(
-        config=config, store=RunStore(config), fault_rng=random.Random(config.seed + 1)
+        config=config,
+        store=RunStore(config),
+        fault_rng=random.Random(config.seed + 1),
+        log=deque(maxlen=config.log_limit),
     )
-    app = web.Application(
-        middlewares=[_shape_errors, _record, _inject_faults, _authenticate],
-        client_max_size=config.max_body_size,
-    )
+    app = web.Application(client_max_size=config.max_body_size)
     app[STATE_KEY] = state
     base = "/v1/classifications"
-    app.router.add_post(base, _create, name="create")
-    app.router.add_get(base, _list, name="list")
-    app.router.add_get(base + "/{id}", _get, name="get")
-    app.router.add_delete(base + "/{id}", _delete, name="delete")
-    app.router.add_post(base + "/{id}/cancel", _cancel, name="cancel")
+    routes = [
+        ("POST", base, _create, "create"),
+        ("GET", base, _list, "list"),
+        ("GET", base + "/{id}", _get, "get"),
+        ("DELETE", base + "/{id}", _delete, "delete"),
+        ("POST", base + "/{id}/cancel", _cancel, "cancel"),
+    ]
+    for method, path, handler, operation in routes:
+        app.router.add_route(method, path, _endpoint(state, handler, operation), name=operation)
     app.router.add_get("/_local/requests", _local_requests)
     app.router.add_get("/_local/runs", _local_runs)
+    # Last, so that unknown paths and methods get our error shape and request id too.
+    app.router.add_route("*", "/{tail:.*}", _endpoint(state, _no_route, None))
     return app
 
 
@@ -134,22 +188,38 @@ def _not_found(run_id: str) -> web.Response:
     return _error_b(404, "NOT_FOUND", f"Classification {run_id} not found")
 
 
-# -- middlewares --------------------------------------------------------------
+# -- the request pipeline ------------------------------------------------------
+#
+# Each route's handler is wrapped at registration rather than by a middleware:
+# aiohttp's middleware machinery costs about a third of a small request.
 
 
-@web.middleware
-async def _shape_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every response an ``x-request-id`` and every error a contract shape."""
-    request_id = "req_" + secrets.token_hex(12)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = _error_b(exc.status, _code_for(exc.status), exc.reason)
-    except Exception:  # a bug must show as a 500, never as a dropped connection
-        _log.exception("local server error")
-        response = _error_b(500, "INTERNAL_ERROR", "Internal server error")
-    response.headers["x-request-id"] = request_id
-    return response
+def _endpoint(state: ServerState, handler: Handler, operation: str | None) -> Handler:
+    """``handler`` with, in order: request id and error shapes, the request log,
+    faults, and authentication."""
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        request_id = state.next_request_id()
+        try:
+            response = await _serve(request, handler, state, operation)
+        except web.HTTPException as exc:
+            response = _error_b(exc.status, _code_for(exc.status), exc.reason)
+        except Exception:  # a bug must show as a 500, never as a dropped connection
+            _log.exception("local server error")
+            response = _error_b(500, "INTERNAL_ERROR", "Internal server error")
+        response.headers["x-request-id"] = request_id
+        return response
+
+    return endpoint
+
+
+_KNOWN_PATH = re.compile(r"^/v1/classifications(/[^/]+(/cancel)?)?$")
+
+
+async def _no_route(request: web.Request) -> web.StreamResponse:
+    if _KNOWN_PATH.match(request.path):
+        return _error_b(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+    return _error_b(404, "NOT_FOUND", "Not Found")
 
 
 def _code_for(status: int) -> str:
@@ -158,57 +228,86 @@ def _code_for(status: int) -> str:
     )
 
 
-@web.middleware
-async def _record(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
+async def _serve(
+    request: web.Request, handler: Handler, state: ServerState, operation: str | None
+) -> web.StreamResponse:
     state.store.advance()
-    route = request.match_info.route.name
-    if route is None:
+    if operation is None:
         return await handler(request)
-    entry = RecordedRequest(
-        method=request.method,
-        path=request.raw_path.split("?", 1)[0],
-        query=list(request.query.items()),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=b"",
-        operation=route,
-        at=time.time(),
+    log = state.log
+    number = state.logged
+    state.logged += 1
+    entry: _LogEntry = (
+        request.method,
+        request.raw_path,
+        request.raw_headers,
+        b"",
+        operation,
+        time.time(),
+        None,
+        None,
     )
-    state.requests.append(entry)
-    request[_RECORDED] = entry
-    if request.body_exists:
-        body = await request.read()
-        if state.config.record_bodies:
-            entry.body = body
+    log.append(entry)
+    status: int | None = None
+    fault: list[str] = []
     try:
-        response = await handler(request)
+        if request.body_exists:
+            body = await request.read()
+            if state.config.record_bodies:
+                entry = (*entry[:3], body, *entry[4:])
+                _update(state, number, entry)
+        faults = state.config.faults
+        if faults.active and (faults.limit is None or state.faults_injected < faults.limit):
+            response = await _faulty(request, handler, state, operation, fault)
+        elif _authorized(request, state):
+            response = await handler(request)
+        else:
+            response = _unauthorized()
+        status = response.status
+        return response
     except web.HTTPException as exc:
-        entry.status = exc.status
+        status = exc.status
         raise
-    entry.status = response.status
-    return response
+    finally:
+        if status is not None or fault:
+            _update(state, number, (*entry[:6], status, fault[0] if fault else None))
 
 
-@web.middleware
-async def _inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    entry = request.get(_RECORDED)
+def _update(state: ServerState, number: int, entry: _LogEntry) -> None:
+    """Replace log entry ``number`` (counted since start), unless it was dropped already."""
+    offset = number - (state.logged - len(state.log))
+    if offset >= 0:
+        state.log[offset] = entry
+
+
+async def _faulty(
+    request: web.Request, handler: Handler, state: ServerState, operation: str, fault: list[str]
+) -> web.StreamResponse:
     faults = state.config.faults
-    if entry is None or not faults.any:
-        return await handler(request)
-    if faults.limit is not None and state.faults_injected >= faults.limit:
-        return await handler(request)
-    kind = faults.draw(state.fault_rng, entry.operation)
-    state.faults_injected += kind is not None
-    entry.fault = kind
+    kind = faults.draw(state.fault_rng, operation)
     if kind is not None:
+        state.faults_injected += 1
+        fault.append(kind)
         request[_FAULT] = kind
     if kind == "rate_limit":
         return _rate_limited(faults.retry_after)
     if kind == "server_error":
         return _server_error(state.fault_rng)
+    if not _authorized(request, state):
+        return _unauthorized()
     response = await handler(request)
     return await _after(request, kind, response, state)
+
+
+def _authorized(request: web.Request, state: ServerState) -> bool:
+    headers = request.headers
+    auth = headers.get(hdrs.AUTHORIZATION, "")
+    key = auth[7:] if auth.startswith("Bearer ") else headers.get(_API_KEY)
+    return bool(key) and secrets.compare_digest(key.encode(), state.expected_key)  # type: ignore[union-attr]
+
+
+def _unauthorized() -> web.Response:
+    return _json(b'{"detail":"Not authenticated"}', 401)
 
 
 def _rate_limited(retry_after: float) -> web.Response:
@@ -239,18 +338,6 @@ async def _after(
         body = bytes(response.body)  # type: ignore[arg-type]
         response.body = body[: max(1, len(body) // 2)]
     return response
-
-
-@web.middleware
-async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.match_info.route.name is None:
-        return await handler(request)
-    expected = request.app[STATE_KEY].config.api_key
-    auth = request.headers.get("Authorization", "")
-    key = auth[7:] if auth.startswith("Bearer ") else request.headers.get("Api-Key")
-    if not key or not secrets.compare_digest(key.encode(), expected.encode()):
-        return _json(b'{"detail":"Not authenticated"}', 401)
-    return await handler(request)
 
 
 # -- handlers -----------------------------------------------------------------
@@ -300,7 +387,8 @@ def _lookup(request: web.Request) -> Run | web.Response:
     run = state.store.get(run_id)
     if run is None:
         return _not_found(run_id)
-    young = time.monotonic() - run.created_mono < state.config.faults.not_found_window
+    faults = state.config.faults
+    young = faults.not_found and time.monotonic() - run.created_mono < faults.not_found_window
     if young and request.get(_FAULT) == "not_found":
         return _not_found(run_id)
     return run
@@ -310,6 +398,9 @@ async def _get(request: web.Request) -> web.StreamResponse:
     run = _lookup(request)
     if isinstance(run, web.Response):
         return run
+    query = request.query_string
+    if query in ("", "include_output=true"):  # the common cases, without parsing
+        return _json(run.to_json())
     flag = request.query.get("include_output", "true").lower()
     if flag not in ("true", "false", "1", "0"):
         issue = {

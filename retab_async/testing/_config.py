@@ -50,6 +50,7 @@ class FaultConfig:
     not_found_window: float = 2.0
     operations: Collection[Operation] = OPERATIONS
     limit: int | None = None
+    _active: bool = dataclasses.field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:
         for kind in FAULT_KINDS:
@@ -59,6 +60,8 @@ class FaultConfig:
         unknown = set(self.operations) - set(OPERATIONS)
         if unknown:
             raise ValueError(f"unknown operations {sorted(unknown)}; expected {OPERATIONS}")
+        # Read on every request: computed once.
+        object.__setattr__(self, "_active", any(getattr(self, k) > 0 for k in FAULT_KINDS))
 
     @classmethod
     def mixed(cls, rate: float, **overrides: object) -> FaultConfig:
@@ -71,9 +74,9 @@ class FaultConfig:
         return cls(**values)  # type: ignore[arg-type]
 
     @property
-    def any(self) -> bool:
+    def active(self) -> bool:
         """Whether any fault can happen."""
-        return any(getattr(self, kind) > 0 for kind in FAULT_KINDS)
+        return self._active
 
     def draw(self, rng: random.Random, operation: str | None) -> FaultKind | None:
         """Pick the fault for one request (at most one), or ``None``."""
@@ -102,6 +105,7 @@ class ServerConfig:
         seed: seeds run times, ids and faults, so that a run is reproducible.
         faults: fault injection rates.
         record_bodies: keep request bodies in the request log (turn off for big benchmarks).
+        log_limit: keep only the latest this many requests in the log (``None``: all).
         max_body_size: request bodies larger than this get ``413``.
     """
 
@@ -111,11 +115,14 @@ class ServerConfig:
     seed: int = 0
     faults: FaultConfig = FaultConfig()
     record_bodies: bool = True
+    log_limit: int | None = None
     max_body_size: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ValueError("api_key must not be empty")
+        if self.log_limit is not None and self.log_limit < 1:
+            raise ValueError("log_limit must be at least 1 (or None for no limit)")
         if self.queue_time < 0:
             raise ValueError("queue_time must be >= 0")
         low, high = self.run_time_range

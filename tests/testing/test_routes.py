@@ -164,3 +164,19 @@ async def test_unknown_fields_are_rejected(api: Api) -> None:
     status, body, _ = await api.call("POST", "/v1/classifications", json=create_body(surprise=True))
     assert status == 422
     assert "extra_forbidden" in body["message"]
+
+
+@pytest.mark.server(log_limit=3)
+async def test_request_log_limit_keeps_the_latest(api: Api, server: LocalRetab) -> None:
+    for limit in ("1", "2", "3", "4", "5"):
+        await api.call("GET", "/v1/classifications", params={"limit": limit})
+    assert [r.query for r in server.requests] == [[("limit", "3")], [("limit", "4")], [("limit", "5")]]
+    assert all(r.status == 200 for r in server.requests)
+    assert server.state.logged == 5
+
+
+async def test_unknown_method_on_a_known_path_is_405(api: Api) -> None:
+    status, body, headers = await api.call("PUT", "/v1/classifications")
+    assert status == 405
+    assert body["detail"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "x-request-id" in headers
