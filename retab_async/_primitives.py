@@ -6,6 +6,7 @@ splits, partitions and edits fit in by adding one :class:`Primitive` each.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -38,12 +39,18 @@ R = TypeVar("R", bound=RunRecord)
 _MAX_ID = 255
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]{1,255}")
+
+
 def check_id(run_id: object) -> str:
     """Validate a run id and return it percent-encoded for a path (D14).
 
     Raises :class:`UsageError` for a non-string, an empty id, or one with ``/``,
     ``\\``, ``..``, ``?``, ``#``, whitespace, control or non-ASCII characters.
     """
+    # Ids as the API makes them (``clss_...``) need neither checks nor quoting.
+    if type(run_id) is str and _PLAIN_ID.fullmatch(run_id) and ".." not in run_id:
+        return run_id
     if not isinstance(run_id, str):
         raise UsageError(f"run id must be a string, not {type(run_id).__name__}")
     if not run_id:

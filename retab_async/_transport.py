@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import io
 import ipaddress
 import logging
@@ -14,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 
@@ -193,7 +194,8 @@ class Transport:
         max_response_bytes: int,
     ) -> None:
         self.base_url = base_url
-        self._base: URL | None = None
+        self._url: type[URL] | None = None
+        self._client_error: type[Exception] = Exception
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "User-Agent": user_agent or USER_AGENT,
@@ -216,7 +218,8 @@ class Transport:
         import aiohttp
         from yarl import URL
 
-        self._base = URL(self.base_url)
+        self._url = URL
+        self._client_error = aiohttp.ClientError
         if self._headers["User-Agent"] == USER_AGENT:
             self._headers["User-Agent"] = f"{USER_AGENT} aiohttp/{aiohttp.__version__}"
         connector = aiohttp.TCPConnector(
@@ -269,16 +272,15 @@ class Transport:
         ``path`` must be percent-encoded already. Raises :class:`TransportError`
         subclasses for failures without a response; any status is returned as is.
         """
-        import aiohttp
-
-        session = self._session
-        if session is None or self._base is None:
+        session, make_url = self._session, self._url
+        if session is None or make_url is None:
             raise RuntimeError("transport is not open")  # the client checks first
         if self._paused_until:
             await self._respect_pause()
-        url = self._base.with_path(self._base.path.rstrip("/") + path, encoded=True)
+        text = self.base_url + path
         if params:
-            url = url.with_query(params)
+            text += "?" + _query(tuple(params.items()))
+        url = make_url(text, encoded=True)
         extra: dict[str, Any] = {}
         if body is not None:
             # aiohttp writes large bytes in one go (and warns); a stream is sent in chunks.
@@ -288,17 +290,17 @@ class Transport:
             async with session.request(
                 method, url, headers=headers, timeout=self._client_timeout(timeout), **extra
             ) as resp:
-                data = await self._read(resp, method, url)
-                response = Response(resp.status, _headers(resp.headers), data, method, str(url))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise translate_exception(exc, method, str(url)) from exc
+                data = await self._read(resp, method, text)
+                response = Response(resp.status, _headers(resp.headers), data, method, text)
+        except (self._client_error, asyncio.TimeoutError) as exc:
+            raise translate_exception(exc, method, text) from exc
         if response.status in (429, 503):
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait:
                 self.pause(wait)
         return response
 
-    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: URL) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole body, refusing one larger than ``max_response_bytes``."""
         limit = self._max_response_bytes
         length = resp.content_length
@@ -332,7 +334,13 @@ class Transport:
         return cached
 
 
-def _too_large(size: int, limit: int, status: int, method: str, url: URL) -> DecodeError:
+@functools.lru_cache(maxsize=512)
+def _query(params: tuple[tuple[str, str], ...]) -> str:
+    """The encoded query string; the same few (``include_output=true``...) recur."""
+    return urlencode(params, quote_via=quote)
+
+
+def _too_large(size: int, limit: int, status: int, method: str, url: str) -> DecodeError:
     return DecodeError(
         f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit",
         status=status,

@@ -170,7 +170,11 @@ async def test_unknown_fields_are_rejected(api: Api) -> None:
 async def test_request_log_limit_keeps_the_latest(api: Api, server: LocalRetab) -> None:
     for limit in ("1", "2", "3", "4", "5"):
         await api.call("GET", "/v1/classifications", params={"limit": limit})
-    assert [r.query for r in server.requests] == [[("limit", "3")], [("limit", "4")], [("limit", "5")]]
+    assert [r.query for r in server.requests] == [
+        [("limit", "3")],
+        [("limit", "4")],
+        [("limit", "5")],
+    ]
     assert all(r.status == 200 for r in server.requests)
     assert server.state.logged == 5
 
