@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgspec
-
 from _common import API_KEY, local_server, median, verdict
+
 from retab_async import Classification, RetabClient
 
 IN_FLIGHT = 64
