@@ -83,8 +83,8 @@ class PollPolicy:
     max_interval: float = 5.0
     growth: float = 0.15
     jitter: float = 0.1
-    max_in_flight: int = 32
-    max_rate: float = 1000.0
+    max_in_flight: int = 64
+    max_rate: float = 5000.0
     strategy: Literal["auto", "get", "list"] = "auto"
     list_min_runs: int = 20
     list_interval: float = 0.4
