@@ -1,6 +1,7 @@
 """10,000 concurrent waits in one process, run times random in 2-10 s.
 
-Starts N runs against the local server (its own process) and waits for all of
+Starts N runs against the local server (its own process), one plain asyncio task
+per run as users write with ``asyncio.gather``, and waits for all of
 them at once through one client's shared poller; then does the same with a
 naive per-run loop (fixed 1 s ``sleep`` + ``get``, as users write by hand).
 Measured per strategy: results correct, HTTP requests per run (counted by the
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import subprocess
 import sys
 import time
 from collections import Counter
 
 import anyio
-
 from _common import API_KEY, current_rss_mb, local_server, p95, peak_rss_mb, server_json, verdict
+
 from retab_async import RetabClient, RunHandle
 
 DOC = ("invoice.txt", b"INVOICE number 1, amount due")
@@ -31,10 +34,12 @@ CATEGORIES = ["invoice", "receipt", "letter"]
 CREATES_IN_FLIGHT = 100
 
 
-async def start_then(client: RetabClient, limiter: anyio.CapacityLimiter, wait) -> None:  # type: ignore[no-untyped-def]
-    """Start one run (creates are bounded) and wait for it at once, as a user's task would."""
-    async with limiter:
+async def start_then(client: RetabClient, creating: anyio.Semaphore, wait) -> None:  # type: ignore[no-untyped-def]
+    """Start one run and wait for it at once, as a user's task would."""
+    try:
         handle = await client.classifications.start(DOC, CATEGORIES)
+    finally:
+        creating.release()
     await wait(handle)
 
 
@@ -62,10 +67,14 @@ async def run(base: str, n: int, strategy: str) -> dict[str, float]:
     waiter = shared_poller if strategy == "shared poller" else naive_loop
     async with RetabClient(API_KEY, base, max_connections=200) as client:
         started = time.monotonic()
-        limiter = anyio.CapacityLimiter(CREATES_IN_FLIGHT)
-        async with anyio.create_task_group() as tg:
-            for _ in range(n):
-                tg.start_soon(start_then, client, limiter, lambda h: waiter(client, h, done))
+        creating = anyio.Semaphore(CREATES_IN_FLIGHT)
+        tasks = []
+        for _ in range(n):  # a plain asyncio task per run, started as creates are admitted
+            await creating.acquire()
+            tasks.append(
+                asyncio.create_task(start_then(client, creating, lambda h: waiter(client, h, done)))
+            )
+        await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
     runs = {r["id"]: r for r in server_json(base, "/_local/runs")["runs"]}
     requests = len(server_json(base, "/_local/requests")) - seen_before
@@ -81,27 +90,43 @@ async def run(base: str, n: int, strategy: str) -> dict[str, float]:
     }
 
 
+def measure(strategy: str, n: int) -> dict[str, float]:
+    """One strategy in a fresh process, so that its peak RSS is its own."""
+    code = (
+        "import asyncio, json, sys; sys.path.insert(0, 'benchmarks'); import bench_waits as b; "
+        f"print(json.dumps(b.measure_here({strategy!r}, {n})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_here(strategy: str, n: int) -> dict[str, float]:
+    args = ("--run-time", "2", "--run-time-max", "10", "--seed", "3", "--log-limit", "10000000")
+    with local_server(*args) as base:
+        return asyncio.run(run(base, n, strategy))
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    args = ("--run-time", "2", "--run-time-max", "10", "--seed", "3", "--log-limit", "10000000")
-    results = {}
-    # The shared poller first: its RSS figure must not include the naive loop's.
-    for strategy in ("shared poller", "naive 1 s loop"):
-        with local_server(*args) as base:
-            results[strategy] = asyncio.run(run(base, n, strategy))
-    print(f"{n} concurrent waits, run times 2-10 s, one client process")
+    results = {strategy: measure(strategy, n) for strategy in ("shared poller", "naive 1 s loop")}
+    print(f"{n} concurrent waits, run times 2-10 s, one client process per strategy")
     for strategy, r in results.items():
         print(
-            f"{strategy:<15} requests/run {r['requests_per_run']:5.2f}  p95 lag {r['p95_lag']:.3f} s  "
-            f"max lag {r['max_lag']:.3f} s  peak RSS growth {r['rss_growth']:6.1f} MB  total {r['elapsed']:.1f} s"
+            f"{strategy:<15} requests/run {r['requests_per_run']:5.2f}  "
+            f"p95 lag {r['p95_lag']:.3f} s  max lag {r['max_lag']:.3f} s  "
+            f"peak RSS growth {r['rss_growth']:6.1f} MB  total {r['elapsed']:.1f} s"
         )
     ours, naive = results["shared poller"], results["naive 1 s loop"]
     fewer = naive["requests_per_run"] / ours["requests_per_run"]
     print(f"requests/run <= 3: {verdict(ours['requests_per_run'] <= 3)}")
     print(f"p95 lag <= 1 s: {verdict(ours['p95_lag'] <= 1.0)}")
-    print(f"RSS growth <= 100 MB: {verdict(ours['rss_growth'] <= 100)} (peak RSS is process-wide, measured first)")
-    print(f"vs naive: {fewer:.1f}x fewer requests (target >= 3x) {verdict(fewer >= 3)}, "
-          f"p95 lag {ours['p95_lag']:.3f} s vs {naive['p95_lag']:.3f} s {verdict(ours['p95_lag'] <= naive['p95_lag'])}")
+    growth_ok = verdict(ours["rss_growth"] <= 100)
+    print(f"RSS growth <= 100 MB: {growth_ok} (the waiting tasks themselves included)")
+    print(
+        f"vs naive: {fewer:.1f}x fewer requests (target >= 3x) {verdict(fewer >= 3)}, "
+        f"p95 lag {ours['p95_lag']:.3f} s vs {naive['p95_lag']:.3f} s "
+        f"{verdict(ours['p95_lag'] <= naive['p95_lag'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ cancelled runs need no second fetch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import heapq
 import itertools
@@ -44,7 +45,7 @@ from ._errors import (
     NotFoundError,
     RetabError,
 )
-from ._primitives import Primitive
+from ._primitives import Primitive, Scan
 from ._retry import RetryPolicy, is_transient
 from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
 
@@ -56,6 +57,7 @@ __all__ = ["PollPolicy", "PollStats", "Poller", "Watch"]
 _log = logging.getLogger("retab_async.poller")
 _ONCE = RetryPolicy.never()
 _MAX_PAGES = 10_000
+_COMPLETED_LIST_MIN = 8
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -108,10 +110,15 @@ class PollPolicy:
 
 @dataclasses.dataclass
 class PollStats:
-    """Counters of what the poller did; handy to measure a strategy."""
+    """Counters of what the poller did; handy to measure a strategy.
+
+    ``final_fetches`` counts runs fetched once more for their output;
+    ``results_from_lists`` counts runs whose output came with a ``completed`` list page.
+    """
 
     gets: int = 0
     final_fetches: int = 0
+    results_from_lists: int = 0
     list_pages: int = 0
     list_rounds: int = 0
     transient_errors: int = 0
@@ -163,7 +170,7 @@ class Watch:
         self.not_found = 0
         self.busy = False
         self.observers: list[Callable[[Watch], None]] = []
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made when someone waits
 
     @property
     def settled(self) -> bool:
@@ -190,14 +197,17 @@ class Watch:
 
     def _notify(self) -> None:
         self.version += 1
-        event, self._changed = self._changed, anyio.Event()
-        event.set()
+        event, self._changed = self._changed, None
+        if event is not None:
+            event.set()
         for observer in self.observers:
             observer(self)
 
     async def changed(self, version: int) -> None:
         """Return once ``version`` is out of date."""
         while self.version == version:
+            if self._changed is None:
+                self._changed = anyio.Event()
             await self._changed.wait()
 
 
@@ -479,7 +489,7 @@ class Poller:
         name = primitive.name
         started = time.monotonic()
         try:
-            seen, total = await self._list_active(primitive)
+            present, total = await self._list_active(primitive)
         except RetabError as exc:
             self._list_failed(name, exc)
             return
@@ -491,18 +501,61 @@ class Poller:
         self.stats.list_rounds += 1
         self._active_seen[name] = total
         now = time.monotonic()
+        gone: list[Watch] = []
         for watch in list(self._groups.get(name, {}).values()):
             if watch.settled or watch.busy:
                 continue
-            row = seen.get(watch.run_id)
-            if row is not None:
+            if watch.run_id in present:
                 watch.not_found = 0
-                watch.update(row)
             elif watch.since < started and watch.next_verify <= now:
                 # Gone from every in-flight list: it ended (or is not listed yet).
                 watch.busy = True
                 watch.next_verify = now + self.policy.interval(now - watch.born)
-                tg.start_soon(self._verify, watch)
+                gone.append(watch)
+        if len(gone) >= _COMPLETED_LIST_MIN:
+            try:
+                gone = await self._settle_from_completed(primitive, gone)
+            except RetabError as exc:  # refused outright (401, 403...): everyone must know
+                self._list_failed(name, exc)
+                return
+        for watch in gone:
+            tg.start_soon(self._verify, watch)
+
+    async def _settle_from_completed(
+        self, primitive: Primitive[Any], gone: list[Watch]
+    ) -> list[Watch]:
+        """Settle runs that left the in-flight lists from the ``completed`` list, whose rows
+        carry the output, instead of fetching each; returns the runs still to fetch.
+
+        Pages newest first, at most one page per four runs, so it never costs more
+        than fetching them one by one would.
+        """
+        wanted = {watch.run_id: watch for watch in gone}
+        budget = max(1, len(gone) // 4)
+        after: str | None = None
+        try:
+            for _ in range(budget):
+                scan = await self._page(primitive, "completed", "desc", after)
+                for run_id, _, raw in scan.rows:
+                    watch = wanted.get(run_id)
+                    if watch is None:
+                        continue
+                    with contextlib.suppress(DecodeError):
+                        row = primitive.decode_row(raw)
+                        if primitive.has_result(row):
+                            del wanted[run_id]
+                            watch.busy = False
+                            watch.not_found = 0
+                            watch.settle(row)
+                            self.stats.results_from_lists += 1
+                after = scan.next_cursor
+                if not wanted or not after:
+                    break
+        except RetabError as exc:
+            if not is_transient(exc):
+                raise
+            self.stats.transient_errors += 1
+        return list(wanted.values())
 
     async def _verify(self, watch: Watch) -> None:
         try:
@@ -517,36 +570,53 @@ class Poller:
         finally:
             watch.busy = False
 
-    async def _list_active(self, primitive: Primitive[Any]) -> tuple[dict[str, Any], int]:
-        assert self._slots is not None
+    async def _list_active(self, primitive: Primitive[Any]) -> tuple[set[str], int]:
+        """Page through the in-flight statuses; update watched runs whose status changed.
+
+        Returns the ids of watched runs seen, and how many runs are in flight in all.
+        """
         watched = self._groups.get(primitive.name, {})
-        seen: dict[str, Any] = {}
+        present: set[str] = set()
         total = 0
         for status in ACTIVE_STATUSES:
             after: str | None = None
             for _ in range(_MAX_PAGES):
-                params = {"status": status, "limit": "100", "order": "asc"}
-                if after:
-                    params["after"] = after
-                async with self._slots:
-                    await self._limiter.acquire()
-                    self.stats.list_pages += 1
-                    page = await self.client.request(
-                        "GET",
-                        primitive.path,
-                        primitive.decode_page,
-                        params=params,
-                        timeout=self.policy.request_timeout,
-                        retry=_ONCE,
-                    )
-                total += len(page.data)
-                for row in page.data:
-                    if row.id in watched:
-                        seen[row.id] = row
-                after = page.next_cursor
+                scan = await self._page(primitive, status, "asc", after)
+                total += len(scan.rows)
+                for run_id, row_status, raw in scan.rows:
+                    watch = watched.get(run_id)
+                    if watch is None or watch.settled:
+                        continue
+                    present.add(run_id)
+                    if row_status != watch.status:
+                        # Only a change is decoded in full (and kept): most rows are not.
+                        with contextlib.suppress(DecodeError):
+                            watch.update(primitive.decode_row(raw))
+                after = scan.next_cursor
                 if not after:
                     break
-        return seen, total
+        return present, total
+
+    async def _page(
+        self, primitive: Primitive[Any], status: str, order: str, after: str | None
+    ) -> Scan:
+        """One page (100 rows) of ``primitive``'s runs in ``status``, scanned."""
+        assert self._slots is not None
+        params = {"status": status, "limit": "100", "order": order}
+        if after:
+            params["after"] = after
+        async with self._slots:
+            await self._limiter.acquire()
+            self.stats.list_pages += 1
+            scan: Scan = await self.client.request(
+                "GET",
+                primitive.path,
+                primitive.scan_page,
+                params=params,
+                timeout=self.policy.request_timeout,
+                retry=_ONCE,
+            )
+            return scan
 
     def _list_failed(self, name: str, exc: RetabError) -> None:
         if is_transient(exc):

@@ -18,7 +18,7 @@ from ._errors import DecodeError, UsageError
 from ._models import Classification, ListMetadata, Page, PrimitiveError
 from ._transport import Response
 
-__all__ = ["CLASSIFICATIONS", "PRIMITIVES", "Primitive", "RunRecord", "check_id"]
+__all__ = ["CLASSIFICATIONS", "PRIMITIVES", "Primitive", "RunRecord", "Scan", "check_id"]
 
 
 class RunRecord(Protocol):
@@ -71,7 +71,25 @@ class _RawPage(msgspec.Struct, frozen=True):
     list_metadata: ListMetadata = ListMetadata()
 
 
+class _IdStatus(msgspec.Struct, frozen=True):
+    id: str
+    status: str = "pending"
+
+
+class Scan(msgspec.Struct, frozen=True):
+    """A list page read for its ids and statuses only; full rows stay undecoded.
+
+    Attributes:
+        rows: ``(id, status, raw row)`` per row that has at least an id.
+        next_cursor: the ``after`` cursor of the next page, or ``None``.
+    """
+
+    rows: list[tuple[str, str, msgspec.Raw]]
+    next_cursor: str | None
+
+
 _raw_page_decoder = msgspec.json.Decoder(_RawPage)
+_id_status_decoder = msgspec.json.Decoder(_IdStatus)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,11 +100,13 @@ class Primitive(Generic[R]):
         name: the path segment, also used in tokens (``"classifications"``).
         record_type: the msgspec Struct of a record.
         list_status_filter: whether its list takes a ``status`` filter.
+        result_field: the record field that holds a completed run's result.
     """
 
     name: str
     record_type: type[R]
     list_status_filter: bool = True
+    result_field: str = "output"
     _decoder: msgspec.json.Decoder[R] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +128,10 @@ class Primitive(Generic[R]):
         """The cancel path of one record; validates the id."""
         return f"/v1/{self.name}/{check_id(run_id)}/cancel"
 
+    def has_result(self, record: R) -> bool:
+        """Whether ``record`` is completed and carries its result (list rows may not)."""
+        return record.status == "completed" and getattr(record, self.result_field, None) is not None
+
     def decode(self, response: Response) -> R:
         """Decode one record. Raises :class:`DecodeError`."""
         record: R = decode_with(self._decoder, response, self.record_type.__name__)
@@ -120,6 +144,27 @@ class Primitive(Generic[R]):
             return record
         except msgspec.ValidationError as exc:
             raise DecodeError(f"not a valid {self.record_type.__name__}: {exc}") from exc
+
+    def scan_page(self, response: Response) -> Scan:
+        """Read a list page cheaply: ids and statuses now, full rows on demand
+        (:meth:`decode_row`). Raises :class:`DecodeError` for a page that is not a page."""
+        raw = decode_with(_raw_page_decoder, response, "list page")
+        rows = []
+        for row in raw.data:
+            try:
+                head = _id_status_decoder.decode(row)
+            except msgspec.DecodeError:
+                continue  # not a run at all; decode_page reports such rows
+            rows.append((head.id, head.status, row))
+        return Scan(rows=rows, next_cursor=raw.list_metadata.after)
+
+    def decode_row(self, row: msgspec.Raw) -> R:
+        """Decode one raw list row. Raises :class:`DecodeError`."""
+        try:
+            record: R = self._decoder.decode(row)
+        except msgspec.DecodeError as exc:
+            raise _decode_error(exc, bytes(row), self.record_type.__name__, None, None) from exc
+        return record
 
     def decode_page(self, response: Response) -> Page[R]:
         """Decode a list page; rows that do not decode are kept in ``Page.invalid``."""

@@ -37,7 +37,9 @@ async def test_many_waits_share_one_poller_task_and_list_rounds(server: LocalRet
         stats = client.poller.stats
     assert results == ["invoice"] * n
     assert stats.strategy == {"classifications": "list"}
-    assert stats.list_rounds > 0 and stats.final_fetches == n
+    assert stats.list_rounds > 0
+    assert stats.final_fetches + stats.results_from_lists == n  # each result fetched once
+    assert stats.results_from_lists > 0
     gets = server.by_operation("get")
     lists = server.by_operation("list")
     assert len(gets) + len(lists) == stats.requests
@@ -127,3 +129,15 @@ async def test_list_errors_do_not_end_waits(server: LocalRetab) -> None:
                 tg.start_soon(h.wait, 10)
     assert any(r.fault for r in server.by_operation("list"))
     assert all(h.status == "completed" for h in handles)
+
+
+def test_a_completed_row_without_its_output_is_fetched_instead() -> None:
+    from retab_async import Classification, ClassificationDecision
+    from retab_async._primitives import CLASSIFICATIONS
+
+    bare_row = Classification(id="c", status="completed")
+    assert not CLASSIFICATIONS.has_result(bare_row)
+    full_row = Classification(
+        id="c", status="completed", output=ClassificationDecision(category="a")
+    )
+    assert CLASSIFICATIONS.has_result(full_row)
