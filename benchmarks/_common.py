@@ -18,27 +18,9 @@ API_KEY = "sk_bench"
 @contextlib.contextmanager
 def local_server(*args: str) -> Iterator[str]:
     """Run ``python -m retab_async.testing serve`` in its own process; yield its URL."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "retab_async.testing",
-            "serve",
-            "--api-key",
-            API_KEY,
-            "--no-bodies",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip().removeprefix("listening on ")
-    try:
+    serve = ["-m", "retab_async.testing", "serve", "--api-key", API_KEY, "--no-bodies", *args]
+    with process(serve) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

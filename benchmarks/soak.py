@@ -16,6 +16,7 @@ import time
 from collections import Counter
 
 from _common import API_KEY, local_server, peak_rss_mb, server_json
+
 from retab_async import PollPolicy, RetabClient, RetryPolicy
 
 
@@ -31,10 +32,10 @@ async def soak(base: str, n: int) -> tuple[Counter[str], list[str], float]:
         attempts=10, timeout=60, wait_initial=0.05, wait_max=1.0, max_retry_after=1.0
     )
     started = time.monotonic()
-    async with RetabClient(API_KEY, base, timeout=2.0, retry=retry, poll=PollPolicy()) as client:
-        async with client.classifications.map(
-            docs, ["invoice", "receipt"], concurrency=100
-        ) as results:
+    client = RetabClient(API_KEY, base, timeout=2.0, retry=retry, poll=PollPolicy())
+    async with client:
+        results = client.classifications.map(docs, ["invoice", "receipt"], concurrency=100)
+        async with results:
             async for result in results:
                 keys.append(result.key)
                 outcomes["ok" if result.ok else type(result.error).__name__] += 1
@@ -70,9 +71,8 @@ def main() -> None:
     print(f"outcomes: {dict(outcomes)}")
     print(f"results: {len(keys)} for {n} inputs, each once: {len(set(keys)) == len(keys) == n}")
     print(f"runs lost: {lost} (must be 0); duplicate runs: {duplicates} (must be 0)")
-    print(
-        f"runs on the server: {len(runs)}; requests per run: {len(requests) / max(len(runs), 1):.2f}"
-    )
+    per_run = len(requests) / max(len(runs), 1)
+    print(f"runs on the server: {len(runs)}; requests per run: {per_run:.2f}")
     print(f"peak RSS: {peak_rss_mb():.0f} MB; open fds at start {fds_start}, at end {fds_end}")
 
 
