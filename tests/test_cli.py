@@ -349,3 +349,24 @@ def test_console_script_entry_point() -> None:
         timeout=30,
     )
     assert out.returncode == 0 and out.stdout.startswith("retab-async ")
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from retab_async import BatchProgress
+    from retab_async._cli_output import Output
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert Output(json_lines=False, stderr=io.StringIO()).progress_bar(4) is None
+    stream = Terminal()
+    bar = Output(json_lines=False, stderr=stream).progress_bar(4)
+    assert bar is not None
+    bar.update(BatchProgress(total=4, submitted=4, running=2, completed=1, failed=1))
+    bar.close()
+    text = stream.getvalue()
+    assert text.startswith("\r[###############...............] 2/4")
+    assert "running 2" in text and "failed 1" in text and text.endswith("\n")
