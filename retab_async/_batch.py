@@ -143,10 +143,10 @@ class Batch(Generic[R]):
             raise UsageError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
         if timeout is not None and timeout <= 0:
             raise UsageError("timeout must be positive seconds per run, or None")
-        unknown = set(options) - _CREATE_OPTIONS - {"cancel_on_exit"}
+        unknown = set(options) - _CREATE_OPTIONS
         if unknown:
             raise UsageError(f"unknown options for map(): {sorted(unknown)}")
-        self.cancel_on_exit = bool(options.pop("cancel_on_exit", cancel_on_exit))
+        self.cancel_on_exit = cancel_on_exit
         self._resource = resource
         self._client = resource._client
         self._primitive = resource.primitive

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from ._client import RetabClient, no_body
 from ._documents import CategoryLike, DocumentLike, normalize_categories, to_mime_data
 from ._errors import NotFoundError, UsageError
 from ._models import Classification, Page
@@ -21,7 +22,6 @@ from ._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
     from ._batch import Batch, FailurePolicy, ProgressCallback
-    from ._client import RetabClient
 
 __all__ = ["Classifications", "Paginator"]
 
@@ -216,8 +216,6 @@ class Classifications:
         A ``404`` on a retry (the first attempt's answer was lost) counts as done.
         Raises like :meth:`get`.
         """
-        from ._client import no_body
-
         try:
             await self._client.request(
                 "DELETE", CLASSIFICATIONS.record_path(classification_id), no_body
@@ -295,13 +293,23 @@ class Classifications:
         progress: ProgressCallback | None = None,
         checkpoint: str | Any | None = None,
         timeout: float | None = None,
+        cancel_on_exit: bool = True,
         **options: Any,
     ) -> Batch[Classification]:
         """Classify many documents in the background, yielding results as runs finish.
 
-        See :func:`retab_async.Batch` for the details; use it as
-        ``async with client.classifications.map(...) as results: async for r in results``
-        or directly with ``async for``.
+        Starts at most ``concurrency`` runs at a time and yields one
+        :class:`BatchResult` per input as runs finish. ``on_failure="stop"`` cancels
+        the runs in flight at the first failure; ``progress`` is called with a
+        :class:`BatchProgress` after every change; ``checkpoint`` is a JSON-lines
+        journal that lets a rerun skip finished inputs and re-attach to started
+        runs; ``timeout`` bounds the wait for each run; ``cancel_on_exit=False``
+        leaves runs in flight running when the batch is left early. Other keyword
+        arguments are the options of :meth:`create`.
+
+        Use it as ``async with client.classifications.map(...) as results:
+        async for result in results: ...`` so that leaving early cancels what is
+        in flight. Raises :class:`UsageError` for bad arguments.
         """
         from ._batch import Batch
 
@@ -316,6 +324,7 @@ class Classifications:
             checkpoint=checkpoint,
             timeout=timeout,
             options=options,
+            cancel_on_exit=cancel_on_exit,
         )
 
 
