@@ -53,8 +53,8 @@ from ._models import MIMEData as MIMEData
 from ._models import Page as Page
 from ._models import PrimitiveError as PrimitiveError
 from ._models import RetabUsage as RetabUsage
-from ._poller import PollPolicy as PollPolicy
-from ._poller import PollStats as PollStats
+from ._polling import PollPolicy as PollPolicy
+from ._polling import PollStats as PollStats
 from ._primitives import Primitive as Primitive
 from ._retry import RetryPolicy as RetryPolicy
 from ._runs import RunHandle as RunHandle

@@ -12,7 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._errors import ClientStateError, UsageError
-from ._poller import Poller, PollPolicy
+from ._poller import Poller
+from ._polling import PollPolicy
 from ._retry import RetryPolicy
 from ._transport import Response, Transport, error_for_status, normalize_base_url
 

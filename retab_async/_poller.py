@@ -14,26 +14,26 @@ and go (``PollPolicy.strategy="auto"``):
   ``max_interval``), so short runs are seen early and long runs cost little.
 * **list**: when many runs of one primitive are waited on, one round pages
   through the in-flight statuses (``status=pending|queued|in_progress``, 100 per
-  page) every ``list_interval``; a watched run missing from them has ended, and
-  is fetched once, in full.
+  page) every ``list_interval``; a watched run missing from them has ended.
+  When several ended at once their records (output included) are read from the
+  ``completed`` list, newest first, within a page budget that keeps it cheaper
+  than fetching them; the rest are fetched once each, in full.
 
-A completed run is always fetched once with its output (D9); failed and
-cancelled runs need no second fetch.
+Polls ask for ``include_output=false``; a completed run's output is read once,
+at the end (D9). Failed and cancelled runs need no second request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import heapq
 import itertools
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -45,6 +45,7 @@ from ._errors import (
     NotFoundError,
     RetabError,
 )
+from ._polling import PollPolicy, PollStats, RateLimiter
 from ._primitives import Primitive, Scan
 from ._retry import RetryPolicy, is_transient
 from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
@@ -52,82 +53,12 @@ from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
 if TYPE_CHECKING:
     from ._client import RetabClient
 
-__all__ = ["PollPolicy", "PollStats", "Poller", "Watch"]
+__all__ = ["Poller", "Watch"]
 
 _log = logging.getLogger("retab_async.poller")
 _ONCE = RetryPolicy.never()
 _MAX_PAGES = 10_000
 _COMPLETED_LIST_MIN = 8
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class PollPolicy:
-    """How background runs are observed.
-
-    Attributes:
-        min_interval, max_interval: bounds of the per-run polling interval (seconds).
-        growth: the interval as a fraction of the run's age, so that the detection
-            lag stays a small fraction of a run's duration.
-        jitter: random spread of each interval (a fraction of it).
-        max_in_flight: poll requests in flight at once, for the whole client.
-        max_rate: poll requests per second, for the whole client.
-        strategy: ``"auto"`` (cheapest of the two), ``"get"`` or ``"list"``.
-        list_min_runs: runs of one primitive that must be waited on before a list
-            round is considered.
-        list_interval: seconds between list rounds.
-        not_found_grace: seconds after creation in which a ``404`` is taken for
-            read-after-write lag (D10) rather than a missing run.
-        not_found_limit: ``404`` answers in a row tolerated within that grace.
-        request_timeout: seconds for one poll request.
-    """
-
-    min_interval: float = 0.05
-    max_interval: float = 5.0
-    growth: float = 0.15
-    jitter: float = 0.1
-    max_in_flight: int = 64
-    max_rate: float = 5000.0
-    strategy: Literal["auto", "get", "list"] = "auto"
-    list_min_runs: int = 20
-    list_interval: float = 0.4
-    not_found_grace: float = 10.0
-    not_found_limit: int = 5
-    request_timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.min_interval <= self.max_interval:
-            raise ValueError("need 0 < min_interval <= max_interval")
-        if self.max_in_flight < 1 or self.max_rate <= 0:
-            raise ValueError("max_in_flight and max_rate must be positive")
-        if self.strategy not in ("auto", "get", "list"):
-            raise ValueError(f"unknown strategy {self.strategy!r}")
-
-    def interval(self, age: float) -> float:
-        """Seconds until the next poll of a run that is ``age`` seconds old."""
-        base = min(max(self.growth * age, self.min_interval), self.max_interval)
-        return base * (1.0 + random.uniform(-self.jitter, self.jitter))
-
-
-@dataclasses.dataclass
-class PollStats:
-    """Counters of what the poller did; handy to measure a strategy.
-
-    ``final_fetches`` counts runs fetched once more for their output;
-    ``results_from_lists`` counts runs whose output came with a ``completed`` list page.
-    """
-
-    gets: int = 0
-    final_fetches: int = 0
-    results_from_lists: int = 0
-    list_pages: int = 0
-    list_rounds: int = 0
-    transient_errors: int = 0
-    strategy: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    @property
-    def requests(self) -> int:
-        """Every request the poller sent."""
-        return self.gets + self.final_fetches + self.list_pages
 
 
 class Watch:
@@ -211,22 +142,6 @@ class Watch:
             await self._changed.wait()
 
 
-class _RateLimiter:
-    """Spaces requests ``1/rate`` apart, allowing a short burst."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._step = 1.0 / rate
-        self._burst = burst * self._step
-        self._next = 0.0
-
-    async def acquire(self) -> None:
-        now = time.monotonic()
-        slot = max(self._next, now - self._burst)
-        self._next = slot + self._step
-        if slot > now:
-            await anyio.sleep(slot - now)
-
-
 class Poller:
     """The client's scheduler for every waiting handle. See the module docstring."""
 
@@ -246,7 +161,7 @@ class Poller:
         self._wake: anyio.Event | None = None
         self._sleep_until = math.inf
         self._slots: anyio.Semaphore | None = None
-        self._limiter = _RateLimiter(policy.max_rate, burst=policy.max_in_flight)
+        self._limiter = RateLimiter(policy.max_rate, burst=policy.max_in_flight)
         self._closed = False
 
     def __repr__(self) -> str:

@@ -1,0 +1,98 @@
+"""How runs are polled: the policy, the counters, and the request-rate limiter."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from typing import Literal
+
+import anyio
+
+__all__ = ["PollPolicy", "PollStats", "RateLimiter"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PollPolicy:
+    """How background runs are observed.
+
+    Attributes:
+        min_interval, max_interval: bounds of the per-run polling interval (seconds).
+        growth: the interval as a fraction of the run's age, so that the detection
+            lag stays a small fraction of a run's duration.
+        jitter: random spread of each interval (a fraction of it).
+        max_in_flight: poll requests in flight at once, for the whole client.
+        max_rate: poll requests per second, for the whole client.
+        strategy: ``"auto"`` (cheapest of the two), ``"get"`` or ``"list"``.
+        list_min_runs: runs of one primitive that must be waited on before a list
+            round is considered.
+        list_interval: seconds between list rounds.
+        not_found_grace: seconds after creation in which a ``404`` is taken for
+            read-after-write lag (D10) rather than a missing run.
+        not_found_limit: ``404`` answers in a row tolerated within that grace.
+        request_timeout: seconds for one poll request.
+    """
+
+    min_interval: float = 0.05
+    max_interval: float = 5.0
+    growth: float = 0.15
+    jitter: float = 0.1
+    max_in_flight: int = 64
+    max_rate: float = 5000.0
+    strategy: Literal["auto", "get", "list"] = "auto"
+    list_min_runs: int = 20
+    list_interval: float = 0.4
+    not_found_grace: float = 10.0
+    not_found_limit: int = 5
+    request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval <= self.max_interval:
+            raise ValueError("need 0 < min_interval <= max_interval")
+        if self.max_in_flight < 1 or self.max_rate <= 0:
+            raise ValueError("max_in_flight and max_rate must be positive")
+        if self.strategy not in ("auto", "get", "list"):
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+
+    def interval(self, age: float) -> float:
+        """Seconds until the next poll of a run that is ``age`` seconds old."""
+        base = min(max(self.growth * age, self.min_interval), self.max_interval)
+        return base * (1.0 + random.uniform(-self.jitter, self.jitter))
+
+
+@dataclasses.dataclass
+class PollStats:
+    """Counters of what the poller did; handy to measure a strategy.
+
+    ``final_fetches`` counts runs fetched once more for their output;
+    ``results_from_lists`` counts runs whose output came with a ``completed`` list page.
+    """
+
+    gets: int = 0
+    final_fetches: int = 0
+    results_from_lists: int = 0
+    list_pages: int = 0
+    list_rounds: int = 0
+    transient_errors: int = 0
+    strategy: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        """Every request the poller sent."""
+        return self.gets + self.final_fetches + self.list_pages
+
+
+class RateLimiter:
+    """Spaces requests ``1/rate`` apart, allowing a short burst."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._step = 1.0 / rate
+        self._burst = burst * self._step
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        slot = max(self._next, now - self._burst)
+        self._next = slot + self._step
+        if slot > now:
+            await anyio.sleep(slot - now)
