@@ -183,6 +183,7 @@ async def _classify(
         options["instructions"] = args.instructions
     if args.no_wait:
         return await _start_only(client, files, categories, options, args.concurrency, out)
+    out.key_width = max(len(str(f)) for f in files)
     progress = out.progress_bar(len(files))
     results: list[BatchResult[Classification]] = []
     batch = client.classifications.map(

@@ -25,6 +25,7 @@ class Output:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self._header = False
+        self.key_width = 40
 
     def note(self, text: str) -> None:
         """A message for the person at the terminal (stderr)."""
@@ -67,11 +68,13 @@ class Output:
         if self.json_lines:
             self._emit(_encode(row).decode())
             return
+        width = self.key_width
         if not self._header:
-            self._emit(f"{'FILE':<40} {'STATUS':<10} {'CATEGORY':<16} RUN")
+            self._emit(f"{'FILE':<{width}}  {'STATUS':<10} {'CATEGORY':<16} RUN")
             self._header = True
         category = row["category"] or ("-" if row["error"] is None else row["error"])
-        self._emit(f"{result.key:<40} {row['status']:<10} {category:<16} {row['run_id'] or '-'}")
+        run_id = row["run_id"] or "-"
+        self._emit(f"{result.key:<{width}}  {row['status']:<10} {category:<16} {run_id}")
 
     def started(self, key: str, run_id: str, token: str) -> None:
         """A run started with ``--no-wait``."""
