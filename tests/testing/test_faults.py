@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import aiohttp
@@ -54,7 +55,7 @@ async def test_truncated_body_is_not_json(api: Api, server: LocalRetab) -> None:
 async def test_slow_response(api: Api, server: LocalRetab) -> None:
     server.set_faults(FaultConfig(slow=1.0, slow_seconds=0.3))
     timeout = aiohttp.ClientTimeout(total=0.05)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError only from 3.11
         async with api.session.get(
             server.base_url + "/v1/classifications", headers=api.auth, timeout=timeout
         ):
