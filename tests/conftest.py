@@ -23,14 +23,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[LocalRetab]:
-    """A local server; ``@pytest.mark.server(**options)`` configures it."""
-    options: dict[str, Any] = {"run_time": 0.03}
-    marker = request.node.get_closest_marker("server")
-    if marker is not None:
-        options.update(marker.kwargs)
-    async with LocalRetab(**options) as srv:
-        yield srv
+def server(retab_server: LocalRetab) -> LocalRetab:
+    """The package's own ``retab_server`` fixture (our pytest plugin), configured
+    with ``@pytest.mark.retab_server(**options)``."""
+    return retab_server
 
 
 def make_client(server: LocalRetab, **options: Any) -> RetabClient:

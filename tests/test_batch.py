@@ -29,7 +29,7 @@ def docs(n: int, *, fail: set[int] = frozenset()) -> list[tuple[str, bytes]]:  #
     ]
 
 
-@pytest.mark.server(run_time=(0.02, 0.1))
+@pytest.mark.retab_server(run_time=(0.02, 0.1))
 async def test_every_input_once_as_runs_finish(client: RetabClient, server: LocalRetab) -> None:
     inputs = docs(25, fail={3, 7})
     seen_running: list[int] = []
@@ -72,7 +72,7 @@ async def test_bad_documents_are_results_not_crashes(client: RetabClient, tmp_pa
     assert by_key["ok.txt"].ok
 
 
-@pytest.mark.server(run_time=(0.05, 2.0))
+@pytest.mark.retab_server(run_time=(0.05, 2.0))
 async def test_stop_on_first_failure_cancels_the_rest(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -94,7 +94,7 @@ async def test_stop_on_first_failure_cancels_the_rest(
     assert client.poller.watching == 0
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_closing_early_cancels_in_flight_runs(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -107,7 +107,7 @@ async def test_closing_early_cancels_in_flight_runs(
     assert client.poller.watching == 0
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_cancelling_the_consumer_cancels_in_flight_runs(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -117,7 +117,7 @@ async def test_cancelling_the_consumer_cancels_in_flight_runs(
     assert [run.status for run in server.runs] == ["cancelled"] * 3
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_timeout_per_run(client: RetabClient, server: LocalRetab) -> None:
     from retab_async import WaitTimeout
 
@@ -125,7 +125,7 @@ async def test_timeout_per_run(client: RetabClient, server: LocalRetab) -> None:
     assert all(isinstance(r.error, WaitTimeout) for r in results)
 
 
-@pytest.mark.server(run_time=(0.02, 0.08))
+@pytest.mark.retab_server(run_time=(0.02, 0.08))
 async def test_checkpoint_skips_finished_and_reattaches_started(
     server: LocalRetab, tmp_path: Path
 ) -> None:
@@ -149,7 +149,7 @@ async def test_checkpoint_skips_finished_and_reattaches_started(
     assert {r.key: r.record.id for r in again} == {r.key: r.record.id for r in first}  # type: ignore[union-attr]
 
 
-@pytest.mark.server(run_time=0.3)
+@pytest.mark.retab_server(run_time=0.3)
 async def test_checkpoint_resumes_a_batch_cut_short(server: LocalRetab, tmp_path: Path) -> None:
     checkpoint = tmp_path / "journal.jsonl"
     inputs = docs(8)

@@ -105,7 +105,7 @@ async def test_ids_are_percent_encoded(client: RetabClient, server: LocalRetab) 
     assert server.requests[0].path == "/v1/classifications/clss%3Aa%2Bb%3Dc"
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_cancel_is_idempotent_and_has_the_official_alias(
     client: RetabClient, server: LocalRetab
 ) -> None:

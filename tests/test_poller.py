@@ -17,7 +17,7 @@ def _poller_tasks() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if t.get_name() == "retab-poller"]
 
 
-@pytest.mark.server(run_time=0.3)
+@pytest.mark.retab_server(run_time=0.3)
 async def test_many_waits_share_one_poller_task_and_list_rounds(server: LocalRetab) -> None:
     n = 60
     async with make_client(
@@ -49,7 +49,7 @@ async def test_many_waits_share_one_poller_task_and_list_rounds(server: LocalRet
     assert not _poller_tasks()  # the poller ends with its last watch
 
 
-@pytest.mark.server(run_time=0.3)
+@pytest.mark.retab_server(run_time=0.3)
 async def test_get_strategy_when_forced(server: LocalRetab) -> None:
     policy = PollPolicy(strategy="get", min_interval=0.02)
     async with make_client(server, poll=policy) as client:
@@ -61,7 +61,7 @@ async def test_get_strategy_when_forced(server: LocalRetab) -> None:
     assert client.poller.stats.list_rounds == 0
 
 
-@pytest.mark.server(run_time=0.2)
+@pytest.mark.retab_server(run_time=0.2)
 async def test_few_runs_use_gets(client: RetabClient, server: LocalRetab) -> None:
     handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(3)]
     async with anyio.create_task_group() as tg:
@@ -70,7 +70,7 @@ async def test_few_runs_use_gets(client: RetabClient, server: LocalRetab) -> Non
     assert server.by_operation("list") == []
 
 
-@pytest.mark.server(run_time=0.2)
+@pytest.mark.retab_server(run_time=0.2)
 async def test_two_handles_on_one_run_share_its_polls(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -84,7 +84,7 @@ async def test_two_handles_on_one_run_share_its_polls(
     assert twin.record == handle.record
 
 
-@pytest.mark.server(run_time=0.5)
+@pytest.mark.retab_server(run_time=0.5)
 async def test_a_429_slows_every_poll(server: LocalRetab) -> None:
     # One poll in flight at a time: every poll after the 429 was sent after it was received.
     policy = PollPolicy(strategy="get", min_interval=0.01, max_in_flight=1)
@@ -101,7 +101,7 @@ async def test_a_429_slows_every_poll(server: LocalRetab) -> None:
     assert after and min(r.at for r in after) - limited.at >= 0.3
 
 
-@pytest.mark.server(run_time=0.05)
+@pytest.mark.retab_server(run_time=0.05)
 async def test_polling_interval_grows_with_age(server: LocalRetab) -> None:
     policy = PollPolicy(min_interval=0.01, growth=0.5, jitter=0.0)
     assert policy.interval(0) == 0.01
@@ -118,7 +118,7 @@ def test_poll_policy_validation() -> None:
         PollPolicy(strategy="psychic")  # type: ignore[arg-type]
 
 
-@pytest.mark.server(run_time=0.3)
+@pytest.mark.retab_server(run_time=0.3)
 async def test_list_errors_do_not_end_waits(server: LocalRetab) -> None:
     server.set_faults(FaultConfig(server_error=0.5, operations={"list"}))
     policy = PollPolicy(strategy="list", list_interval=0.02)

@@ -109,7 +109,7 @@ async def test_total_time_budget_stops_retrying(server: LocalRetab) -> None:
     assert 2 <= len(server.requests) <= 4
 
 
-@pytest.mark.server(seed=11)
+@pytest.mark.retab_server(seed=11)
 async def test_creates_under_faults_make_exactly_one_run_each(server: LocalRetab) -> None:
     server.set_faults(
         FaultConfig(

@@ -60,7 +60,7 @@ async def test_failed_run_raises_run_failed_with_the_server_error(client: RetabC
     assert settled.status == "failed"
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_cancelled_run_raises_run_cancelled(client: RetabClient) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     await client.classifications.cancel(handle.id)  # cancelled elsewhere
@@ -70,7 +70,7 @@ async def test_cancelled_run_raises_run_cancelled(client: RetabClient) -> None:
     assert (await handle.settle()).status == "cancelled"
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_timeout_leaves_the_run_running(client: RetabClient, server: LocalRetab) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     with pytest.raises(WaitTimeout) as info:
@@ -83,7 +83,7 @@ async def test_timeout_leaves_the_run_running(client: RetabClient, server: Local
     assert server.by_operation("cancel") == []
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_timeout_with_cancel_on_timeout(client: RetabClient, server: LocalRetab) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     with pytest.raises(WaitTimeout) as info:
@@ -102,7 +102,7 @@ async def test_negative_timeout_is_a_usage_error(client: RetabClient, server: Lo
     assert server.requests == []
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 @pytest.mark.parametrize("wait", [False, True])
 async def test_cancel(client: RetabClient, server: LocalRetab, wait: bool) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
@@ -123,7 +123,7 @@ async def test_cancel_on_a_terminal_run_sends_nothing_and_returns_it(
     assert len(server.requests) == before
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_cancel_on_a_cancelled_run_is_unchanged(client: RetabClient) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     first = await handle.cancel()
@@ -140,7 +140,7 @@ async def test_cancel_racing_completion_resolves_to_the_true_state(client: Retab
     assert (await handle.wait()).status == "completed"
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_run_cancels_on_the_server_when_the_body_raises(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -152,7 +152,7 @@ async def test_run_cancels_on_the_server_when_the_body_raises(
     assert len(server.by_operation("cancel")) == 1
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_run_cancels_on_the_server_when_the_scope_is_cancelled(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -163,7 +163,7 @@ async def test_run_cancels_on_the_server_when_the_scope_is_cancelled(
     assert server.runs[0].status == "cancelled"
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_run_cancels_on_the_server_when_the_task_is_cancelled(server: LocalRetab) -> None:
     started = asyncio.Event()
 
@@ -191,7 +191,7 @@ async def test_run_leaves_a_finished_run_alone(client: RetabClient, server: Loca
     assert server.by_operation("cancel") == []
 
 
-@pytest.mark.server(run_time=0.15, queue_time=0.1)
+@pytest.mark.retab_server(run_time=0.15, queue_time=0.1)
 async def test_watch_yields_each_status_once(client: RetabClient) -> None:
     handle = await client.classifications.start(INVOICE, CATEGORIES)
     statuses = [record.status async for record in handle.watch()]
@@ -298,7 +298,7 @@ async def test_a_persistent_404_raises_not_found(server: LocalRetab) -> None:
             await handle.wait(timeout=10)
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_401_ends_a_wait_at_once(server: LocalRetab) -> None:
     async with make_client(server) as good:
         handle = await good.classifications.start(INVOICE, CATEGORIES)
@@ -307,7 +307,7 @@ async def test_401_ends_a_wait_at_once(server: LocalRetab) -> None:
             await bad.resume(handle.token).wait(timeout=10)
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_cancelling_a_waiting_task_stops_its_polling(
     client: RetabClient, server: LocalRetab
 ) -> None:
@@ -321,7 +321,7 @@ async def test_cancelling_a_waiting_task_stops_its_polling(
     assert len(server.requests) == seen  # nothing polls any more
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_closing_the_client_ends_waits(server: LocalRetab) -> None:
     from retab_async import ClientStateError
 

@@ -22,7 +22,7 @@ async def test_rate_limit_has_retry_after(api: Api, server: LocalRetab) -> None:
     assert server.requests[-1].fault == "rate_limit"
 
 
-@pytest.mark.server(seed=3)
+@pytest.mark.retab_server(seed=3)
 async def test_server_errors_come_as_json_and_as_text(api: Api, server: LocalRetab) -> None:
     server.set_faults(FaultConfig(server_error=1.0))
     shapes = set()

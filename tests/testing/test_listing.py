@@ -77,7 +77,7 @@ async def test_unknown_cursor_gives_the_first_page(api: Api) -> None:
     assert [r["id"] for r in page["data"]] == ids[::-1]
 
 
-@pytest.mark.server(run_time=30)
+@pytest.mark.retab_server(run_time=30)
 async def test_status_filter(api: Api) -> None:
     running = await _make(api, 2, background=True)
     status, _, _ = await api.call("POST", f"/v1/classifications/{running[0]}/cancel")

@@ -25,7 +25,7 @@ async def test_sync_create_returns_the_finished_record(api: Api) -> None:
     assert body["error"] is None
 
 
-@pytest.mark.server(run_time=0.05, queue_time=0.05)
+@pytest.mark.retab_server(run_time=0.05, queue_time=0.05)
 async def test_background_run_moves_through_its_lifecycle(api: Api) -> None:
     created = await api.create(background=True)
     assert created["status"] == "queued"
@@ -64,7 +64,7 @@ async def test_failure_marker_fails_the_run_with_a_primitive_error(api: Api) -> 
     assert body["error"]["message"]
 
 
-@pytest.mark.server(run_time=5.0)
+@pytest.mark.retab_server(run_time=5.0)
 async def test_cancel_is_idempotent(api: Api) -> None:
     created = await api.create(background=True)
     path = f"/v1/classifications/{created['id']}/cancel"
@@ -81,7 +81,7 @@ async def test_cancel_of_a_completed_run_returns_it_unchanged(api: Api) -> None:
     assert body == created
 
 
-@pytest.mark.server(run_time=5.0)
+@pytest.mark.retab_server(run_time=5.0)
 async def test_delete_cancels_and_removes(api: Api, server: LocalRetab) -> None:
     created = await api.create(background=True)
     status, body, _ = await api.call("DELETE", f"/v1/classifications/{created['id']}")
@@ -166,7 +166,7 @@ async def test_unknown_fields_are_rejected(api: Api) -> None:
     assert "extra_forbidden" in body["message"]
 
 
-@pytest.mark.server(log_limit=3)
+@pytest.mark.retab_server(log_limit=3)
 async def test_request_log_limit_keeps_the_latest(api: Api, server: LocalRetab) -> None:
     for limit in ("1", "2", "3", "4", "5"):
         await api.call("GET", "/v1/classifications", params={"limit": limit})

@@ -99,7 +99,7 @@ async def test_https_document_url_is_accepted(api: Api) -> None:
     assert body["output"]["category"] == "receipt"  # binary: decided by the filename
 
 
-@pytest.mark.server(max_body_size=1024 * 1024)
+@pytest.mark.retab_server(max_body_size=1024 * 1024)
 async def test_oversized_body_gets_413(api: Api, server: LocalRetab) -> None:
     status, body, _ = await api.call(
         "POST",
