@@ -51,7 +51,6 @@ class KeyState:
     idempotency_key: str | None = None
     record: Any = None
     generation: int = 0
-    attempts: int = 0
 
 
 @dataclass
@@ -109,8 +108,6 @@ class Journal:
         elif line.event == "finished" and line.record is not None:
             state.record = line.record
             state.run_id = line.run_id
-        elif line.event == "error":
-            state.attempts += 1
         elif line.event == "abandoned":
             state.run_id = state.idempotency_key = None
             state.generation += 1
@@ -137,7 +134,8 @@ class Journal:
         self._write(_Line(key=key, event="finished", run_id=run_id, record=record))
 
     def error(self, key: str, error: BaseException) -> None:
-        """Record an error that left input ``key`` without a final record."""
+        """Record an error that left input ``key`` without a final record (for the
+        reader: a rerun tries that input again, with the same idempotency key)."""
         self._write(
             _Line(key=key, event="error", error=str(error), error_type=type(error).__name__)
         )

@@ -33,10 +33,6 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class _UsageExit(Exception):
-    """A usage problem found while preparing a command."""
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -85,9 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(json_lines=args.json)
     try:
         return anyio.run(_run, args, out)
-    except _UsageExit as exc:
-        out.error(str(exc))
-        return EXIT_USAGE
     except UsageError as exc:
         out.error(str(exc))
         return EXIT_USAGE
@@ -121,7 +114,7 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
 async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabClient]:
     if not args.local:
         if not os.environ.get("RETAB_API_KEY"):
-            raise _UsageExit("RETAB_API_KEY is not set (or pass --local to use the local server)")
+            raise UsageError("RETAB_API_KEY is not set (or pass --local to use the local server)")
         async with RetabClient() as client:
             yield client
         return
@@ -141,33 +134,33 @@ def _classify_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Categor
     files = [Path(name) for name in args.files]
     for path in files:
         if not path.exists():
-            raise _UsageExit(f"{path}: no such file")
+            raise UsageError(f"{path}: no such file")
         if path.is_dir():
-            raise _UsageExit(f"{path}: is a directory")
+            raise UsageError(f"{path}: is a directory")
         if mime_type_for(path.name) is None:
-            raise _UsageExit(f"{path}: unsupported file type {path.suffix or '(no extension)'}")
+            raise UsageError(f"{path}: unsupported file type {path.suffix or '(no extension)'}")
     if args.consensus < 1 or args.consensus > 16:
-        raise _UsageExit("--consensus must be from 1 to 16")
+        raise UsageError("--consensus must be from 1 to 16")
     if args.concurrency < 1:
-        raise _UsageExit("--concurrency must be at least 1")
+        raise UsageError("--concurrency must be at least 1")
     return files, categories
 
 
 def _categories(names: str | None, path: str | None) -> list[Category]:
     if names and path:
-        raise _UsageExit("use --categories or --categories-file, not both")
+        raise UsageError("use --categories or --categories-file, not both")
     if path:
         try:
             raw: Any = msgspec.json.decode(Path(path).read_bytes())
         except OSError as exc:
-            raise _UsageExit(f"{path}: {exc.strerror}") from None
+            raise UsageError(f"{path}: {exc.strerror}") from None
         except msgspec.DecodeError as exc:
-            raise _UsageExit(f"{path}: not valid JSON ({exc})") from None
+            raise UsageError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(raw, list):
-            raise _UsageExit(f"{path}: expected a JSON list of categories")
+            raise UsageError(f"{path}: expected a JSON list of categories")
         return normalize_categories(raw)
     if not names:
-        raise _UsageExit("give --categories a,b,c or --categories-file cats.json")
+        raise UsageError("give --categories a,b,c or --categories-file cats.json")
     return normalize_categories(names.split(","))
 
 

@@ -70,7 +70,6 @@ class Watch:
         "busy",
         "error",
         "final",
-        "last_error",
         "next_due",
         "next_verify",
         "not_found",
@@ -91,7 +90,6 @@ class Watch:
         self.status: str = record.status if record is not None else ""
         self.final: Any = None
         self.error: BaseException | None = None
-        self.last_error: BaseException | None = None
         self.refs = 0
         self.version = 0
         self.born = born
@@ -332,7 +330,8 @@ class Poller:
         active = max(self._active_seen.get(primitive.name, 0), len(group))
         list_cost = len(ACTIVE_STATUSES) + math.ceil(active / 100)
         per_round = sum(
-            self.policy.list_interval / self.policy.interval(now - w.born) for w in group.values()
+            self.policy.list_interval / self.policy.base_interval(now - w.born)
+            for w in group.values()
         )
         return list_cost < 0.5 * per_round
 
@@ -356,13 +355,14 @@ class Poller:
                 retry=_ONCE,
             )
 
-    async def _poll(self, watch: Watch) -> None:
-        """Poll one run; fetch it in full once it is terminal."""
+    async def _poll(self, watch: Watch, full: bool = False) -> None:
+        """Poll one run (in full when asked, or once it is known terminal); a light poll
+        that finds it completed fetches it once more, with its output."""
         try:
-            full = watch.status in TERMINAL_STATUSES
+            full = full or watch.status in TERMINAL_STATUSES
             record = await self._request(watch, full=full)
             watch.not_found = 0
-            if record.status in TERMINAL_STATUSES and not full and record.status == "completed":
+            if not full and record.status == "completed":
                 record = await self._request(watch, full=True)
             if record.status in TERMINAL_STATUSES:
                 watch.settle(record)
@@ -386,16 +386,12 @@ class Poller:
             return
         if is_transient(exc):
             self.stats.transient_errors += 1
-            watch.last_error = exc
             delay = self.policy.interval(age)
             if isinstance(exc, APIStatusError) and exc.retry_after:
                 delay = max(delay, min(exc.retry_after, self.client.retry.max_retry_after))
             self._schedule(watch, delay)
             return
-        if isinstance(exc, (APIStatusError, DecodeError)):
-            watch.fail(exc)
-            return
-        watch.fail(exc)
+        watch.fail(exc)  # 401, 403, other 4xx, a body of the wrong shape: polling will not help
 
     # -- many runs at once ------------------------------------------------------
 
@@ -434,7 +430,7 @@ class Poller:
                 self._list_failed(name, exc)
                 return
         for watch in gone:
-            tg.start_soon(self._verify, watch)
+            tg.start_soon(self._poll, watch, True)
 
     async def _settle_from_completed(
         self, primitive: Primitive[Any], gone: list[Watch]
@@ -471,19 +467,6 @@ class Poller:
                 raise
             self.stats.transient_errors += 1
         return list(wanted.values())
-
-    async def _verify(self, watch: Watch) -> None:
-        try:
-            record = await self._request(watch, full=True)
-            watch.not_found = 0
-            if record.status in TERMINAL_STATUSES:
-                watch.settle(record)
-            else:
-                watch.update(record)
-        except RetabError as exc:
-            self._on_error(watch, exc)
-        finally:
-            watch.busy = False
 
     async def _list_active(self, primitive: Primitive[Any]) -> tuple[set[str], int]:
         """Page through the in-flight statuses; update watched runs whose status changed.

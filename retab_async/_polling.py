@@ -54,10 +54,13 @@ class PollPolicy:
         if self.strategy not in ("auto", "get", "list"):
             raise ValueError(f"unknown strategy {self.strategy!r}")
 
+    def base_interval(self, age: float) -> float:
+        """The polling interval of a run that is ``age`` seconds old, without jitter."""
+        return min(max(self.growth * age, self.min_interval), self.max_interval)
+
     def interval(self, age: float) -> float:
-        """Seconds until the next poll of a run that is ``age`` seconds old."""
-        base = min(max(self.growth * age, self.min_interval), self.max_interval)
-        return base * (1.0 + random.uniform(-self.jitter, self.jitter))
+        """Seconds until the next poll of a run that is ``age`` seconds old (jittered)."""
+        return self.base_interval(age) * (1.0 + random.uniform(-self.jitter, self.jitter))
 
 
 @dataclasses.dataclass

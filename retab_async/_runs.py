@@ -132,14 +132,12 @@ class RunHandle(Generic[R]):
                 self._record = watch.record
         finally:
             poller.release(watch)
-        await self._timed_out(time.monotonic() - started, cancel_on_timeout)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise await self._timeout_error(time.monotonic() - started, cancel_on_timeout)
 
-    async def _timed_out(self, elapsed: float, cancel: bool) -> None:
-        cancelled = False
-        if cancel:
-            cancelled = await self._cancel_quietly()
-        raise WaitTimeout(
+    async def _timeout_error(self, elapsed: float, cancel: bool) -> WaitTimeout:
+        """The :class:`WaitTimeout` to raise, after cancelling the run if asked."""
+        cancelled = await self._cancel_quietly() if cancel else False
+        return WaitTimeout(
             run_id=self.id,
             status=self.status,
             elapsed=elapsed,

@@ -50,7 +50,6 @@ __all__ = [
 _log = logging.getLogger("retab_async")
 if TYPE_CHECKING:
     import aiohttp
-    from multidict import CIMultiDictProxy
     from yarl import URL
 
 # aiohttp is imported when a client opens, not with the package: importing
@@ -291,7 +290,8 @@ class Transport:
                 method, url, headers=headers, timeout=self._client_timeout(timeout), **extra
             ) as resp:
                 data = await self._read(resp, method, text)
-                response = Response(resp.status, _headers(resp.headers), data, method, text)
+                # The headers proxy stays valid after release and is case-insensitive.
+                response = Response(resp.status, resp.headers, data, method, text)
         except (self._client_error, asyncio.TimeoutError) as exc:
             raise translate_exception(exc, method, text) from exc
         if response.status in (429, 503):
@@ -345,8 +345,3 @@ def _too_large(size: int, limit: int, status: int, method: str, url: str) -> Dec
         f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit",
         status=status,
     )
-
-
-def _headers(raw: CIMultiDictProxy[str]) -> Mapping[str, str]:
-    # The proxy stays valid after release and is case-insensitive; no copy needed.
-    return raw

@@ -69,11 +69,15 @@ async def create(client: RetabClient, server: LocalRetab) -> Counter[str]:
     return outcomes
 
 
-async def get(client: RetabClient, server: LocalRetab) -> Counter[str]:
+async def _each_run(server: LocalRetab, call: Callable[[str], Awaitable[object]]) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     for run_id in await _seed_runs(server, 20):
-        await _attempt(outcomes, lambda r=run_id: client.classifications.get(r))
+        await _attempt(outcomes, lambda r=run_id: call(r))
     return outcomes
+
+
+async def get(client: RetabClient, server: LocalRetab) -> Counter[str]:
+    return await _each_run(server, client.classifications.get)
 
 
 async def listing(client: RetabClient, server: LocalRetab) -> Counter[str]:
@@ -90,10 +94,7 @@ async def listing(client: RetabClient, server: LocalRetab) -> Counter[str]:
 
 
 async def cancel(client: RetabClient, server: LocalRetab) -> Counter[str]:
-    outcomes: Counter[str] = Counter()
-    for run_id in await _seed_runs(server, 20):
-        await _attempt(outcomes, lambda r=run_id: client.classifications.cancel(r))
-    return outcomes
+    return await _each_run(server, client.classifications.cancel)
 
 
 async def wait(client: RetabClient, server: LocalRetab) -> Counter[str]:
