@@ -11,6 +11,9 @@ Everything public is importable from here; modules with a leading underscore
 are private.
 """
 
+import inspect as _inspect
+import sys as _sys
+
 from ._batch import Batch as Batch
 from ._batch import BatchItem as BatchItem
 from ._batch import BatchProgress as BatchProgress
@@ -21,7 +24,11 @@ from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import RetabClient as RetabClient
 from ._error_body import ErrorDetail as ErrorDetail
 from ._error_body import ValidationItem as ValidationItem
+from ._errors import APIConnectionError as APIConnectionError
+from ._errors import APIError as APIError
+from ._errors import APIResponseValidationError as APIResponseValidationError
 from ._errors import APIStatusError as APIStatusError
+from ._errors import APITimeoutError as APITimeoutError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
 from ._errors import ClientStateError as ClientStateError
@@ -29,6 +36,7 @@ from ._errors import ConflictError as ConflictError
 from ._errors import ConnectError as ConnectError
 from ._errors import DecodeError as DecodeError
 from ._errors import DocumentError as DocumentError
+from ._errors import InternalServerError as InternalServerError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import RateLimitError as RateLimitError
@@ -42,6 +50,7 @@ from ._errors import TokenError as TokenError
 from ._errors import TransportError as TransportError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
 from ._errors import UsageError as UsageError
+from ._errors import ValidationError as ValidationError
 from ._errors import WaitTimeout as WaitTimeout
 from ._models import Category as Category
 from ._models import Classification as Classification
@@ -65,7 +74,11 @@ from ._status import is_terminal as is_terminal
 from ._version import __version__ as __version__
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
+    "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "Batch",
@@ -85,6 +98,7 @@ __all__ = [
     "DocumentError",
     "ErrorDetail",
     "FileRef",
+    "InternalServerError",
     "ListMetadata",
     "MIMEData",
     "NotFoundError",
@@ -113,8 +127,42 @@ __all__ = [
     "TransportError",
     "UnprocessableEntityError",
     "UsageError",
+    "ValidationError",
     "ValidationItem",
     "WaitTimeout",
     "__version__",
     "is_terminal",
 ]
+
+
+def _publish(names: list[str]) -> None:
+    """Give every public class the public module path, as anyio does.
+
+    Tracebacks and reprs then say ``retab_async.NotFoundError``, not the private
+    module it is defined in. String annotations are resolved first, in the module
+    that defines them: msgspec and ``typing.get_type_hints`` look names up in
+    ``cls.__module__``, which would no longer hold private helpers such as ``Any``.
+    """
+    for name in names:
+        value = globals()[name]
+        if not isinstance(value, type) or not value.__module__.startswith(__name__ + "._"):
+            continue
+        namespace = vars(_sys.modules[value.__module__])
+        own = _inspect.get_annotations(value)
+        if any(isinstance(hint, str) for hint in own.values()):
+            value.__annotations__ = {
+                field: _resolve(hint, namespace) for field, hint in own.items()
+            }
+        value.__module__ = __name__
+
+
+def _resolve(hint: object, namespace: dict[str, object]) -> object:
+    if not isinstance(hint, str):
+        return hint
+    try:
+        return eval(hint, namespace)
+    except NameError:  # a name imported only for type checkers: leave it as written
+        return hint
+
+
+_publish(__all__)

@@ -276,3 +276,21 @@ class WaitTimeout(RunError, TimeoutError):
         self.status = status
         self.elapsed = elapsed
         self.cancelled = cancelled
+
+
+# -- names a user of the official ``retab`` SDK or of openai-python will try -----------------
+# Aliases (the same class objects), not a second hierarchy: ``except APIError`` catches
+# exactly what ``except APIStatusError`` catches. Exported from the package with the rest.
+
+APIError = APIStatusError
+"""Alias of :class:`APIStatusError` (the official SDK's name for a non-2xx answer)."""
+APIConnectionError = TransportError
+"""Alias of :class:`TransportError`: no HTTP response (the official SDK's and openai's name)."""
+APITimeoutError = RequestTimeout
+"""Alias of :class:`RequestTimeout` (the official SDK's and openai's name)."""
+InternalServerError = ServerError
+"""Alias of :class:`ServerError`: 5xx (the official SDK's and openai's name)."""
+ValidationError = UnprocessableEntityError
+"""Alias of :class:`UnprocessableEntityError`: 422 (the official SDK's name)."""
+APIResponseValidationError = DecodeError
+"""Alias of :class:`DecodeError`: a 2xx body that does not decode (openai's name)."""

@@ -7,6 +7,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import retab_async
 import retab_async.testing
 
@@ -22,12 +24,54 @@ def test_all_is_sorted_and_complete() -> None:
     assert public | {"__version__"} == set(names)
 
 
-def test_every_exported_member_comes_from_a_private_module() -> None:
-    for name in retab_async.__all__:
-        value = getattr(retab_async, name)
-        module = getattr(value, "__module__", None)
-        if module is not None and isinstance(value, type):
-            assert module.startswith("retab_async._"), (name, module)
+def test_every_exported_class_shows_the_public_module() -> None:
+    classes = [getattr(retab_async, n) for n in retab_async.__all__]
+    classes = [c for c in classes if isinstance(c, type)]
+    assert len(classes) > 40
+    for cls in classes:
+        assert cls.__module__ == "retab_async", cls
+        assert getattr(retab_async, cls.__qualname__) is cls  # so pickle finds it
+
+
+def test_tracebacks_name_the_public_path() -> None:
+    code = "import retab_async\nraise retab_async.RunCancelled(run_id='clss_1')\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.splitlines()[-1] == "retab_async.RunCancelled: run clss_1 was cancelled"
+
+
+def test_type_hints_still_resolve_after_the_module_changed() -> None:
+    # In a fresh process, so that no decoder was cached before the module path changed.
+    code = (
+        "import typing, msgspec, retab_async as r\n"
+        "for n in r.__all__:\n"
+        "    v = getattr(r, n)\n"
+        "    if isinstance(v, type):\n"
+        "        typing.get_type_hints(v)\n"
+        "page = msgspec.json.decode(\n"
+        '    b\'{"data": [{"id": "clss_1", "error": {"details": {}}}]}\',\n'
+        "    type=r.Page[r.Classification],\n"
+        ")\n"
+        "print(type(page.data[0].error).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "PrimitiveError"
+
+
+@pytest.mark.parametrize(
+    ("alias", "ours"),
+    [
+        ("APIError", "APIStatusError"),
+        ("APIConnectionError", "TransportError"),
+        ("APITimeoutError", "RequestTimeout"),
+        ("InternalServerError", "ServerError"),
+        ("ValidationError", "UnprocessableEntityError"),
+        ("APIResponseValidationError", "DecodeError"),
+    ],
+)
+def test_names_from_the_official_sdk_are_aliases(alias: str, ours: str) -> None:
+    assert getattr(retab_async, alias) is getattr(retab_async, ours)
+    assert alias in retab_async.__all__
 
 
 def test_testing_all_is_sorted_and_complete() -> None:
