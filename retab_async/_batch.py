@@ -29,7 +29,7 @@ from ._checkpoint import Journal
 from ._documents import DocumentLike
 from ._errors import RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
 from ._models import Category, MIMEData
-from ._poller import Watch
+from ._poller import Poller, Watch
 from ._primitives import R
 from ._runs import CANCEL_GRACE, RunHandle
 from ._status import FAILURE_STATUSES
@@ -160,7 +160,7 @@ class Batch(Generic[R]):
         self._exhausted = False
         self._keys: set[str] = set()
         self._in_flight: dict[str, _Slot] = {}
-        self._by_watch: dict[Watch, _Slot] = {}
+        self._by_watch: dict[Watch, list[_Slot]] = {}  # inputs can share a run
         self._starting = 0
         self._ready: deque[BatchResult[R]] = deque()
         self._settled: deque[Watch] = deque()
@@ -263,10 +263,12 @@ class Batch(Generic[R]):
         watch = poller.subscribe(self._primitive, handle.id, handle.record, handle._born)
         deadline = time.monotonic() + self._timeout if self._timeout else float("inf")
         slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline)
-        self._by_watch[watch] = slot
+        sharing = self._by_watch.setdefault(watch, [])
+        if not sharing:
+            watch.observers.append(self._notify)
+        sharing.append(slot)
         self.progress.running += 1
         self._report()
-        watch.observers.append(self._notify)
         if watch.settled:
             self._notify(watch)
         else:
@@ -304,22 +306,22 @@ class Batch(Generic[R]):
         poller = self._client.poller
         while self._settled:
             watch = self._settled.popleft()
-            slot = self._by_watch.get(watch)
-            if slot is None:
-                continue
-            del self._in_flight[slot.key]
-            self._forget(slot)
-            self.progress.running -= 1
-            poller.release(watch)
-            if watch.error is not None:
-                error = watch.error if isinstance(watch.error, RetabError) else None
-                self._finish(
-                    slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id
-                )
-            else:
-                record = watch.final
-                slot.handle._take(record, full=True)
-                self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+            for slot in list(self._by_watch.get(watch, ())):
+                self._settle_slot(slot, poller)
+
+    def _settle_slot(self, slot: _Slot, poller: Poller) -> None:
+        watch = slot.watch
+        del self._in_flight[slot.key]
+        self._forget(slot)
+        self.progress.running -= 1
+        poller.release(watch)
+        if watch.error is not None:
+            error = watch.error if isinstance(watch.error, RetabError) else None
+            self._finish(slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id)
+        else:
+            record = watch.final
+            slot.handle._take(record, full=True)
+            self._finish(slot.key, slot.document, record, _error_of(record), record.id)
 
     def _expire(self, now: float) -> None:
         """Give up on runs past their deadline (they keep running on the server)."""
@@ -374,9 +376,13 @@ class Batch(Generic[R]):
             self._on_progress(dataclasses.replace(self.progress))
 
     def _forget(self, slot: _Slot) -> None:
-        self._by_watch.pop(slot.watch, None)
-        if self._notify in slot.watch.observers:
-            slot.watch.observers.remove(self._notify)
+        sharing = self._by_watch.get(slot.watch, [])
+        if slot in sharing:
+            sharing.remove(slot)
+        if not sharing:
+            self._by_watch.pop(slot.watch, None)
+            if self._notify in slot.watch.observers:
+                slot.watch.observers.remove(self._notify)
 
     # -- leaving early ----------------------------------------------------------
 

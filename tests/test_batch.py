@@ -19,7 +19,7 @@ from retab_async import (
 )
 from retab_async.testing import FAIL_MARKER, LocalRetab
 
-from .conftest import CATEGORIES, make_client
+from .conftest import CATEGORIES, INVOICE, make_client
 
 
 def docs(n: int, *, fail: set[int] = frozenset()) -> list[tuple[str, bytes]]:  # type: ignore[assignment]
@@ -223,3 +223,39 @@ async def test_lazy_inputs_are_pulled_as_slots_free_up(client: RetabClient) -> N
             async for _ in batch:
                 pass
     assert pulled == 10
+
+
+def _rewrite_journal(path: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(line) + "\n" for line in edit(lines)))
+
+
+@pytest.mark.retab_server(run_time=0.02)
+async def test_inputs_sharing_one_run_all_get_their_result(
+    server: LocalRetab, tmp_path: Path
+) -> None:
+    # Two inputs whose checkpoint names the same run: one watch, two inputs to serve.
+    checkpoint = tmp_path / "journal.jsonl"
+    items = [BatchItem("a", INVOICE), BatchItem("b", INVOICE)]
+    async with make_client(server) as client:
+        [first] = [
+            r
+            async for r in client.classifications.map(items[:1], CATEGORIES, checkpoint=checkpoint)
+        ]
+
+    def share(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+        kept = [line for line in lines if line.get("event") != "finished"]
+        started = next(line for line in kept if line.get("event") == "started")
+        return [*kept, {**started, "key": "b"}]
+
+    _rewrite_journal(checkpoint, share)
+    async with make_client(server) as client:
+        with anyio.fail_after(10):
+            results = [
+                r
+                async for r in client.classifications.map(items, CATEGORIES, checkpoint=checkpoint)
+            ]
+        assert client.poller.watching == 0
+    assert sorted(r.key for r in results) == ["a", "b"]
+    assert all(r.ok and r.run_id == first.run_id for r in results)
+    assert len(server.runs) == 1
