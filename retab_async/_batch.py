@@ -410,6 +410,8 @@ class Batch(Generic[R]):
             self._journal.abandoned(slot.key, slot.handle.id)
         if report:
             self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+        elif record.status == "cancelled":
+            self.progress.cancelled += 1  # no result is yielded any more, but it is counted
 
     async def aclose(self) -> None:
         """Stop the batch: cancel runs still in flight on the server (unless the batch was

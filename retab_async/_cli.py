@@ -1,89 +1,183 @@
 """The ``retab-async`` command line (also ``python -m retab_async``).
 
-Exit codes: 0 every run completed; 1 some run failed, was cancelled or timed
-out, or the API refused; 2 a usage error; 130 interrupted. Expected errors are
-one line on stderr, never a traceback.
+Expected errors are one line on stderr, never a traceback; the exit codes are
+listed in ``EXIT_CODES`` and shown by ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
 
-from ._batch import BatchProgress, BatchResult
-from ._cli_output import Output
-from ._client import RetabClient
+from ._batch import Batch, BatchProgress
+from ._cli_output import Output, ResultTable, error_text, started_table
+from ._client import DEFAULT_BASE_URL, RetabClient
 from ._documents import normalize_categories
-from ._errors import RetabError, RunError, UsageError
+from ._errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    RetabError,
+    RunError,
+    UsageError,
+    WaitTimeout,
+)
 from ._mime import mime_type_for
 from ._models import Category, Classification
+from ._status import KNOWN_STATUSES, TERMINAL_STATUSES
+from ._transport import _is_loopback
 from ._version import __version__
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main", "parser"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
+EXIT_CODES = {
+    EXIT_OK: "every run completed (get, cancel, list: the request succeeded)",
+    EXIT_FAILED: "a run failed, was cancelled or timed out, or the API refused a request",
+    EXIT_USAGE: "usage error: bad arguments or files; nothing was sent",
+    EXIT_TIMEOUT: "wait --timeout ran out while the run was still going (it keeps running)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); in-flight runs were cancelled unless --keep-running",
+}
+ENVIRONMENT = {
+    "RETAB_API_KEY": "the API key (required unless --local)",
+    "RETAB_API_BASE_URL": f"the API's address (default {DEFAULT_BASE_URL})",
+    "RETAB_ALLOW_INSECURE_HTTP": "set to 1 to allow a plain http:// address that is not local",
+}
+_STATUSES = sorted(KNOWN_STATUSES - {"error"})
 
 
-def _parser() -> argparse.ArgumentParser:
+def _epilog() -> str:
+    env = "\n".join(f"  {name:<27} {text}" for name, text in ENVIRONMENT.items())
+    codes = "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+    return f"environment variables:\n{env}\n\nexit codes:\n{codes}"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (also the source of the documentation's CLI reference)."""
+    formatter = argparse.RawDescriptionHelpFormatter
     common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON lines instead of tables")
     common.add_argument(
-        "--local", action="store_true", help="run against an in-process local Retab server"
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// RETAB_API_BASE_URL that is not local (the key travels "
+        "unencrypted)",
     )
-    common.add_argument("--json", action="store_true", help="print JSON lines")
-    parser = argparse.ArgumentParser(
-        prog="retab-async", description="Classify documents with the Retab API."
+    top = argparse.ArgumentParser(
+        prog="retab-async",
+        description="Classify documents with the Retab API, as background runs.",
+        epilog=_epilog(),
+        formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"retab-async {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top.add_argument("--version", action="version", version=f"retab-async {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    classify = sub.add_parser("classify", parents=[common], help="classify files in the background")
-    classify.add_argument("files", nargs="+", metavar="FILE")
-    classify.add_argument("--categories", help="comma-separated category names")
-    classify.add_argument("--categories-file", metavar="JSON", help="a JSON list of categories")
-    classify.add_argument("--model", default="retab-small")
-    classify.add_argument("--consensus", type=int, default=1, metavar="N")
-    classify.add_argument("--instructions")
-    classify.add_argument("--concurrency", type=int, default=16, metavar="N")
-    classify.add_argument("--timeout", type=float, default=None, metavar="S", help="per run")
-    classify.add_argument("--no-wait", action="store_true", help="start the runs, print their ids")
-    classify.add_argument(
-        "--checkpoint", metavar="PATH", help="journal to resume an interrupted batch"
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=textwrap.fill(description, 78),
+            epilog=_epilog(),
+            formatter_class=formatter,
+        )
+
+    classify = command(
+        "classify",
+        "classify files in the background",
+        "Start one background run per file, wait for them with bounded concurrency and print "
+        "one row per file, in the order given.",
     )
+    classify.add_argument("files", nargs="+", metavar="FILE", help="documents to classify")
+    classify.add_argument("--categories", metavar="A,B,C", help="comma-separated category names")
+    classify.add_argument(
+        "--categories-file",
+        metavar="JSON",
+        help='a JSON list of names or {"name": ..., "description": ...} objects',
+    )
+    classify.add_argument("--model", default="retab-small", help="model (default: %(default)s)")
+    classify.add_argument(
+        "--consensus", type=int, default=1, metavar="N", help="votes per run, 1-16 (default: 1)"
+    )
+    classify.add_argument("--instructions", metavar="TEXT", help="extra instructions for the model")
+    classify.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="runs in flight at once (default: %(default)s)",
+    )
+    classify.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="give up waiting for a run after S seconds (default: no limit)",
+    )
+    classify.add_argument(
+        "--no-wait", action="store_true", help="start the runs, print their ids and exit"
+    )
+    classify.add_argument("--checkpoint", metavar="PATH", help="journal to resume a batch with")
     classify.add_argument(
         "--keep-running", action="store_true", help="on Ctrl-C, leave in-flight runs running"
     )
+    classify.add_argument(
+        "--local", action="store_true", help="use an in-process local Retab server (offline)"
+    )
 
-    get = sub.add_parser("get", parents=[common], help="show one classification")
-    get.add_argument("id")
-    wait = sub.add_parser("wait", parents=[common], help="wait for a run to finish")
-    wait.add_argument("id")
-    wait.add_argument("--timeout", type=float, default=None, metavar="S")
-    cancel = sub.add_parser("cancel", parents=[common], help="cancel a run")
-    cancel.add_argument("id")
-    listing = sub.add_parser("list", parents=[common], help="list classifications")
-    listing.add_argument("--status")
-    listing.add_argument("--limit", type=int, default=20, metavar="N")
-    return parser
+    get = command("get", "show one classification", "Show one classification with its output.")
+    get.add_argument("id", help="the run id (clss_...)")
+    wait = command(
+        "wait", "wait for a run to finish", "Wait for a background run and show its record."
+    )
+    wait.add_argument("id", help="the run id (clss_...)")
+    wait.add_argument(
+        "--timeout", type=float, metavar="S", help="stop waiting after S seconds (default: none)"
+    )
+    cancel = command(
+        "cancel",
+        "cancel a run",
+        "Cancel a background run. A run that has already ended is left as it is.",
+    )
+    cancel.add_argument("id", help="the run id (clss_...)")
+    listing = command("list", "list classifications", "List classifications, newest first.")
+    listing.add_argument(
+        "--status", metavar="STATUS", help=f"only runs in this status: {', '.join(_STATUSES)}"
+    )
+    listing.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="at most N runs (default: %(default)s)"
+    )
+    for single in (get, wait, cancel, listing):
+        # Accepted only to be refused with a reason (see _check_local).
+        single.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     out = Output(json_lines=args.json)
     try:
         return anyio.run(_run, args, out)
     except UsageError as exc:
         out.error(str(exc))
         return EXIT_USAGE
+    except AuthenticationError as exc:
+        out.error(f"the API did not accept the key in RETAB_API_KEY ({_api_reason(exc)})")
+        return EXIT_FAILED
+    except PermissionDeniedError as exc:
+        out.error(f"the key in RETAB_API_KEY may not do this ({_api_reason(exc)})")
+        return EXIT_FAILED
     except RetabError as exc:
         out.error(str(exc))
         return EXIT_FAILED
@@ -92,22 +186,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _api_reason(exc: AuthenticationError | PermissionDeniedError) -> str:
+    return f"{exc.status}: {exc.error.message}" if exc.error.message else str(exc.status)
+
+
 async def _run(args: argparse.Namespace, out: Output) -> int:
+    _check_local(args)
     if args.command == "classify":
         files, categories = _classify_inputs(args)
     async with _client(args, out) as client:
         if args.command == "classify":
             return await _classify(client, args, files, categories, out)
         if args.command == "get":
-            record = await client.classifications.get(args.id)
-            out.record(record)
+            out.record(await client.classifications.get(args.id))
             return EXIT_OK
         if args.command == "wait":
-            return await _wait(client, args.id, args.timeout, out)
+            return await _wait(client, args.id, _timeout(args.timeout), out)
         if args.command == "cancel":
-            out.record(await client.classifications.cancel(args.id))
-            return EXIT_OK
+            return await _cancel(client, args.id, out)
         return await _list(client, args.status, args.limit, out)
+
+
+def _check_local(args: argparse.Namespace) -> None:
+    if not args.local:
+        return
+    if args.command != "classify":
+        raise UsageError(
+            f"--local cannot be used with {args.command}: the local server lives only as long "
+            "as one command and would have no runs; run `python -m retab_async.testing serve` "
+            "and set RETAB_API_BASE_URL instead"
+        )
+    if args.no_wait:
+        raise UsageError(
+            "--local cannot be used with --no-wait: the runs would vanish with the local "
+            "server when the command exits"
+        )
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +228,9 @@ async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabC
     if not args.local:
         if not os.environ.get("RETAB_API_KEY"):
             raise UsageError("RETAB_API_KEY is not set (or pass --local to use the local server)")
-        async with RetabClient() as client:
+        insecure = args.allow_insecure_http or _env_flag("RETAB_ALLOW_INSECURE_HTTP")
+        _check_base_url(os.environ.get("RETAB_API_BASE_URL") or DEFAULT_BASE_URL, insecure)
+        async with RetabClient(allow_insecure_http=insecure) as client:
             yield client
         return
     from .testing import LocalRetab
@@ -126,6 +241,26 @@ async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabC
             yield client
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_base_url(url: str, insecure: bool) -> None:
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme == "http" and host and not insecure and not _is_loopback(host):
+        raise UsageError(
+            f"refusing to send RETAB_API_KEY over plain http:// to {host}; use https://, "
+            "or pass --allow-insecure-http (or set RETAB_ALLOW_INSECURE_HTTP=1)"
+        )
+
+
+def _timeout(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise UsageError("--timeout must be a positive number of seconds")
+    return value
+
+
 # -- classify ------------------------------------------------------------------
 
 
@@ -133,35 +268,60 @@ def _classify_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Categor
     categories = _categories(args.categories, args.categories_file)
     files = [Path(name) for name in args.files]
     for path in files:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file")
-        if path.is_dir():
-            raise UsageError(f"{path}: is a directory")
-        if mime_type_for(path.name) is None:
-            raise UsageError(f"{path}: unsupported file type {path.suffix or '(no extension)'}")
+        _check_file(path)
+    if len(set(files)) != len(files):
+        raise UsageError("a file is given twice")
     if args.consensus < 1 or args.consensus > 16:
         raise UsageError("--consensus must be from 1 to 16")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    _timeout(args.timeout)
     return files, categories
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    if mime_type_for(path.name) is None:
+        raise UsageError(f"{path}: unsupported file type {path.suffix or '(no extension)'}")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: the file is empty")
 
 
 def _categories(names: str | None, path: str | None) -> list[Category]:
     if names and path:
         raise UsageError("use --categories or --categories-file, not both")
     if path:
-        try:
-            raw: Any = msgspec.json.decode(Path(path).read_bytes())
-        except OSError as exc:
-            raise UsageError(f"{path}: {exc.strerror}") from None
-        except msgspec.DecodeError as exc:
-            raise UsageError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(raw, list):
-            raise UsageError(f"{path}: expected a JSON list of categories")
-        return normalize_categories(raw)
+        return normalize_categories(_categories_file(path))
     if not names:
         raise UsageError("give --categories a,b,c or --categories-file cats.json")
-    return normalize_categories(names.split(","))
+    items = [name.strip() for name in names.split(",")]
+    for number, name in enumerate(items, start=1):
+        if not name:
+            raise UsageError(f"--categories: category {number} is blank")
+        if name in items[: number - 1]:
+            raise UsageError(f"--categories: category {name!r} is listed twice")
+    return normalize_categories(items)
+
+
+def _categories_file(path: str) -> list[Any]:
+    try:
+        raw: Any = msgspec.json.decode(Path(path).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    except msgspec.DecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, list) or not raw:
+        raise UsageError(f"{path}: expected a non-empty JSON list of categories")
+    for number, item in enumerate(raw, start=1):
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name.strip():
+            raise UsageError(
+                f'{path}: category {number} needs a name (a string, or {{"name": "..."}})'
+            )
+    return raw
 
 
 async def _classify(
@@ -176,41 +336,61 @@ async def _classify(
         options["instructions"] = args.instructions
     if args.no_wait:
         return await _start_only(client, files, categories, options, args.concurrency, out)
-    out.key_width = max(len(str(f)) for f in files)
-    progress = out.progress_bar(len(files))
-    results: list[BatchResult[Classification]] = []
+    keys = [str(f) for f in files]
+    table = ResultTable(out, keys, [c.name for c in categories])
+    bar = out.progress_bar(len(files))
+    seen = _LastProgress(bar)
     batch = client.classifications.map(
-        [str(f) for f in files],
+        keys,
         categories,
         concurrency=args.concurrency,
         checkpoint=args.checkpoint,
         timeout=args.timeout,
-        progress=progress.update if progress else None,
+        progress=seen.update,
         cancel_on_exit=not args.keep_running,
         **options,
     )
-    interrupted = await _until_interrupted(_collect(batch, results, out))
-    if progress:
-        progress.close()
+    try:
+        interrupted = await _until_interrupted(_collect(batch, table))
+    finally:
+        if bar is not None:
+            bar.close()
+    table.flush()
     summary = _summary(batch.progress)
     if interrupted:
-        left = "left running" if args.keep_running else "cancelled"
-        out.note(f"interrupted: {summary}; runs in flight were {left}")
+        in_flight = seen.last.running
+        left = f"{in_flight} left running" if args.keep_running else "in-flight runs cancelled"
+        out.note(f"interrupted: {summary}; {left}")
         return EXIT_INTERRUPTED
     out.note(summary)
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    return EXIT_OK if batch.progress.completed == len(files) else EXIT_FAILED
 
 
-async def _collect(batch: Any, results: list[BatchResult[Classification]], out: Output) -> None:
+class _LastProgress:
+    """Keeps the latest progress (the batch reports copies) and drives the bar."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.last = BatchProgress()
+
+    def update(self, progress: BatchProgress) -> None:
+        self.last = progress
+        if self.bar is not None:
+            self.bar.update(progress)
+
+
+async def _collect(batch: Batch[Classification], table: ResultTable) -> None:
     async with batch:
         async for result in batch:
-            results.append(result)
-            out.result(result)
+            if isinstance(result.error, (AuthenticationError, PermissionDeniedError)):
+                raise result.error  # a bad key fails every run: stop at once
+            table.add(result)
 
 
-async def _until_interrupted(work: Any) -> bool:
+async def _until_interrupted(work: Awaitable[None]) -> bool:
     """Run ``work``; on SIGINT/SIGTERM cancel it (its clean-up runs) and return True."""
     interrupted = False
+    failure: RetabError | None = None
     async with anyio.create_task_group() as tg:
         scope = anyio.CancelScope()
 
@@ -224,8 +404,13 @@ async def _until_interrupted(work: Any) -> bool:
 
         tg.start_soon(on_signal)
         with scope:
-            await work
+            try:
+                await work
+            except RetabError as exc:  # raised below, not wrapped in an exception group
+                failure = exc
         tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return interrupted
 
 
@@ -238,27 +423,39 @@ async def _start_only(
     out: Output,
 ) -> int:
     limiter = anyio.CapacityLimiter(concurrency)
-    failed = False
+    started: dict[Path, tuple[str, str, str]] = {}
+    errors: dict[Path, RetabError] = {}
+    refused: list[RetabError] = []
 
-    async def start(path: Path) -> None:
-        nonlocal failed
+    async def start(path: Path, scope: anyio.CancelScope) -> None:
         async with limiter:
             try:
                 handle = await client.classifications.start(path, categories, **options)
-            except RetabError as exc:
-                failed = True
-                out.error(f"{path}: {exc}")
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                refused.append(exc)  # a bad key fails every run: stop at once
+                scope.cancel()
                 return
-        out.started(str(path), handle.id, handle.token)
+            except RetabError as exc:
+                errors[path] = exc
+                return
+        started[path] = (str(path), handle.id, handle.token)
 
     async with anyio.create_task_group() as tg:
         for path in files:
-            tg.start_soon(start, path)
-    return EXIT_FAILED if failed else EXIT_OK
+            tg.start_soon(start, path, tg.cancel_scope)
+    if refused:
+        raise refused[0]
+    started_table(out, [started[p] for p in files if p in started])
+    for path in files:
+        if path in errors:
+            out.error(f"{path}: {error_text(errors[path])}")
+    return EXIT_FAILED if errors else EXIT_OK
 
 
 def _summary(p: BatchProgress) -> str:
     text = f"{p.completed} completed, {p.failed} failed, {p.cancelled} cancelled"
+    if p.total is not None and p.total > p.finished:
+        text += f", {p.total - p.finished} without a result"
     if p.resumed:
         text += f" ({p.resumed} resumed from the checkpoint)"
     return text
@@ -271,6 +468,14 @@ async def _wait(client: RetabClient, run_id: str, timeout: float | None, out: Ou
     handle = client.classifications.handle(run_id)
     try:
         record = await handle.wait(timeout)
+    except WaitTimeout as exc:
+        if exc.record is not None:
+            out.record(exc.record)
+        out.error(
+            f"run {run_id} is still {exc.status} after {exc.elapsed:g}s; it keeps running "
+            f"(wait again, or `retab-async cancel {run_id}`)"
+        )
+        return EXIT_TIMEOUT
     except RunError as exc:
         if exc.record is not None:
             out.record(exc.record)
@@ -280,15 +485,34 @@ async def _wait(client: RetabClient, run_id: str, timeout: float | None, out: Ou
     return EXIT_OK
 
 
+async def _cancel(client: RetabClient, run_id: str, out: Output) -> int:
+    before = await client.classifications.get(run_id, include_output=False)
+    if before.status in TERMINAL_STATUSES:
+        out.record(await client.classifications.get(run_id))
+        out.note(f"nothing was cancelled: run {run_id} had already ended ({before.status})")
+        return EXIT_OK
+    record = await client.classifications.cancel(run_id)
+    out.record(record)
+    if record.status == "cancelled":
+        out.note(f"run {run_id} was cancelled")
+    elif record.status in TERMINAL_STATUSES:
+        out.note(f"nothing was cancelled: run {run_id} ended first ({record.status})")
+    else:
+        out.note(f"cancel requested; run {run_id} is {record.status}")
+    return EXIT_OK
+
+
 async def _list(client: RetabClient, status: str | None, limit: int, out: Output) -> int:
+    if status is not None and status not in _STATUSES:
+        raise UsageError(f"--status must be one of: {', '.join(_STATUSES)}")
     if not 1 <= limit <= 10_000:
         raise UsageError("--limit must be from 1 to 10000")
-    shown = 0
+    records: list[Classification] = []
     async for record in client.classifications.list(status=status, page_size=min(limit, 100)):
-        out.record(record)
-        shown += 1
-        if shown >= limit:
+        records.append(record)
+        if len(records) >= limit:
             break
+    out.records(records)
     return EXIT_OK
 
 

@@ -1,18 +1,27 @@
-"""What the command line prints: results as a table or JSON lines, notes and errors
-on stderr, and a progress bar on stderr when it is a terminal."""
+"""What the command line prints.
+
+Results go to stdout: aligned tables with a header, or JSON lines with
+``--json``. Notes, errors and the progress bar go to stderr (the bar only when
+stderr is a terminal), so that piped output stays plain and stable.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import msgspec
 
 from ._batch import BatchProgress, BatchResult
+from ._errors import RetabError, RunFailed, WaitTimeout
 
-__all__ = ["Output", "ProgressBar"]
+__all__ = ["Output", "ProgressBar", "ResultTable", "error_text", "started_table"]
 
 _encode = msgspec.json.Encoder().encode
+
+_STATUS_WIDTH = len("in_progress")
+_RUN_ID_WIDTH = 21  # "clss_" and 16 hex digits; longer ids just push the last column
 
 
 class Output:
@@ -24,8 +33,6 @@ class Output:
         self.json_lines = json_lines
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
-        self._header = False
-        self.key_width = 40
 
     def note(self, text: str) -> None:
         """A message for the person at the terminal (stderr)."""
@@ -36,57 +43,158 @@ class Output:
         first = text.strip().splitlines()[0] if text.strip() else "unknown error"
         print(f"error: {first}", file=self.stderr, flush=True)
 
-    def _emit(self, text: str) -> None:
+    def emit(self, text: str) -> None:
+        """One line of results (stdout)."""
         print(text, file=self.stdout, flush=True)
 
+    def json(self, value: Any) -> None:
+        """One JSON line (stdout)."""
+        self.emit(_encode(value).decode())
+
     def record(self, record: Any) -> None:
-        """One record, in full as JSON or as a short summary."""
+        """One record: in full as JSON, or as aligned ``field  value`` lines."""
         if self.json_lines:
-            self._emit(_encode(record).decode())
+            self.json(record)
             return
-        line = f"{record.id}  {record.status}"
+        fields = [("id", record.id), ("status", record.status)]
         if record.file is not None:
-            line += f"  {record.file.filename}"
+            fields.append(("file", record.file.filename))
         if record.output is not None:
-            line += f"  -> {record.output.category}: {record.output.reasoning}"
+            fields.append(("category", record.output.category))
+            likelihood = _likelihood(record)
+            if likelihood is not None:
+                fields.append(("likelihood", f"{likelihood:.2f}"))
+            fields.append(("reasoning", record.output.reasoning))
         if record.error is not None:
-            line += f"  [{record.error.code}] {record.error.message}"
-        self._emit(line)
+            fields.append(("error", f"[{record.error.code}] {record.error.message}"))
+        fields += [("model", record.model), ("created", record.created_at or "-")]
+        width = max(len(name) for name, _ in fields)
+        for name, value in fields:
+            self.emit(f"{name:<{width}}  {value}")
 
-    def result(self, result: BatchResult[Any]) -> None:
-        """One batch result: a table row or a JSON line."""
-        record = result.record
-        row = {
-            "file": result.key,
-            "status": record.status if record is not None else "error",
-            "category": record.output.category if record is not None and record.output else None,
-            "likelihood": _likelihood(record),
-            "reasoning": record.output.reasoning if record is not None and record.output else None,
-            "run_id": result.run_id,
-            "error": str(result.error) if result.error is not None else None,
-        }
+    def records(self, records: Sequence[Any]) -> None:
+        """Records as a table with a header (``list``), or one JSON line each."""
         if self.json_lines:
-            self._emit(_encode(row).decode())
+            for record in records:
+                self.json(record)
             return
-        width = self.key_width
-        if not self._header:
-            self._emit(f"{'FILE':<{width}}  {'STATUS':<10} {'CATEGORY':<16} RUN")
-            self._header = True
-        category = row["category"] or ("-" if row["error"] is None else row["error"])
-        run_id = row["run_id"] or "-"
-        self._emit(f"{result.key:<{width}}  {row['status']:<10} {category:<16} {run_id}")
+        if not records:
+            self.note("no classifications found")
+            return
+        rows = [
+            (
+                r.id,
+                r.status,
+                r.file.filename if r.file is not None else "-",
+                r.category or "-",
+                r.created_at or "-",
+            )
+            for r in records
+        ]
+        self.table(("ID", "STATUS", "FILE", "CATEGORY", "CREATED"), rows)
 
-    def started(self, key: str, run_id: str, token: str) -> None:
-        """A run started with ``--no-wait``."""
-        if self.json_lines:
-            self._emit(_encode({"file": key, "run_id": run_id, "token": token}).decode())
-        else:
-            self._emit(f"{key}\t{run_id}")
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """An aligned table; the last column is not padded."""
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            cells = [f"{cell:<{w}}" for cell, w in zip(row[:-1], widths[:-1], strict=True)]
+            self.emit("  ".join([*cells, str(row[-1])]))
 
     def progress_bar(self, total: int) -> ProgressBar | None:
         """A progress bar on stderr, or ``None`` when stderr is not a terminal."""
         isatty = getattr(self.stderr, "isatty", None)
         return ProgressBar(total, self.stderr) if isatty is not None and isatty() else None
+
+
+class ResultTable:
+    """Batch results printed in the order of the inputs, each as soon as every
+    earlier input has its row.
+
+    Columns: FILE, STATUS, CATEGORY, RUN and ERROR (last, so that a long message
+    never shifts another column). ``status`` is ``timed_out`` for a run still
+    going when ``--timeout`` ran out, ``error`` when no run could be made.
+    """
+
+    def __init__(self, out: Output, keys: Sequence[str], categories: Sequence[str]) -> None:
+        self._out = out
+        self._order = {key: index for index, key in enumerate(keys)}
+        self._pending: dict[int, BatchResult[Any]] = {}
+        self._next = 0
+        self._widths = (
+            max(len("FILE"), *(len(k) for k in keys)),
+            _STATUS_WIDTH,
+            max(len("CATEGORY"), *(len(c) for c in categories)),
+            _RUN_ID_WIDTH,
+        )
+        self._header_done = False
+
+    def add(self, result: BatchResult[Any]) -> None:
+        """Take one result; print it and any rows it was holding back."""
+        self._pending[self._order[result.key]] = result
+        while self._next in self._pending:
+            self._print(self._pending.pop(self._next))
+            self._next += 1
+
+    def flush(self) -> None:
+        """Print the rows still held back (after an interruption), in input order."""
+        for index in sorted(self._pending):
+            self._print(self._pending.pop(index))
+
+    def _print(self, result: BatchResult[Any]) -> None:
+        row = _row(result)
+        if self._out.json_lines:
+            self._out.json(row)
+            return
+        if not self._header_done:
+            self._line("FILE", "STATUS", "CATEGORY", "RUN", "ERROR")
+            self._header_done = True
+        self._line(
+            result.key, row["status"], row["category"] or "-", row["run_id"] or "-", row["error"]
+        )
+
+    def _line(self, *cells: str | None) -> None:
+        padded = [f"{cell:<{w}}" for cell, w in zip(cells[:-1], self._widths, strict=True)]
+        self._out.emit("  ".join([*padded, cells[-1] or ""]).rstrip())
+
+
+def _row(result: BatchResult[Any]) -> dict[str, Any]:
+    record, error = result.record, result.error
+    output = record.output if record is not None else None
+    if record is not None:
+        status = record.status
+    else:
+        status = "timed_out" if isinstance(error, WaitTimeout) else "error"
+    return {
+        "file": result.key,
+        "status": status,
+        "category": output.category if output is not None else None,
+        "likelihood": _likelihood(record),
+        "reasoning": output.reasoning if output is not None else None,
+        "run_id": result.run_id,
+        "error": error_text(error) if error is not None else None,
+    }
+
+
+def error_text(error: RetabError) -> str:
+    """A short, one-line description of why a run has no result."""
+    if isinstance(error, RunFailed):
+        if error.error is None:
+            return "failed without an error detail"
+        return f"[{error.error.code}] {error.error.message}"
+    if isinstance(error, WaitTimeout):
+        return f"still {error.status} after {error.elapsed:g}s (--timeout); left running"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def started_table(out: Output, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Runs started with ``--no-wait``: FILE and RUN (and the resume token in JSON)."""
+    if out.json_lines:
+        for key, run_id, token in rows:
+            out.json({"file": key, "run_id": run_id, "token": token})
+        return
+    if rows:
+        out.table(("FILE", "RUN"), [(key, run_id) for key, run_id, _ in rows])
 
 
 class ProgressBar:
