@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -51,21 +53,33 @@ def demo(session: nox.Session) -> None:
     session.run("python", "examples/quickstart.py")
 
 
+BENCHMARKS = [
+    "bench_server.py",
+    "bench_decode.py",
+    "bench_import.py",
+    "bench_get.py",
+    "bench_single_run.py",
+    "bench_waits.py",
+    "bench_batch.py",
+]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark; each prints ratios measured side by side in one run."""
+    """Every benchmark, then one table of ratios (``nox -s bench -- --quick`` to smoke-test).
+
+    Installs ``wrk`` from the Debian packages when it is missing and we are root:
+    without it the server benchmark's figures are labelled unsound.
+    """
     session.install("-e", ".[bench]")
-    scripts = session.posargs or [
-        "benchmarks/bench_server.py",
-        "benchmarks/bench_decode.py",
-        "benchmarks/bench_get.py",
-        "benchmarks/bench_import.py",
-        "benchmarks/bench_single_run.py",
-        "benchmarks/bench_waits.py",
-        "benchmarks/bench_batch.py",
-    ]
-    for script in scripts:
-        session.run("python", script)
+    if shutil.which("wrk") is None and shutil.which("apt-get") and os.geteuid() == 0:
+        session.run("apt-get", "install", "-y", "-q", "wrk", external=True, success_codes=[0, 100])
+    results = Path(session.create_tmp()) / "bench-results"
+    shutil.rmtree(results, ignore_errors=True)
+    env = {"RETAB_BENCH_RESULTS": str(results)}
+    for script in BENCHMARKS:
+        session.run("python", f"benchmarks/{script}", *session.posargs, env=env)
+    session.run("python", "benchmarks/summary.py", env=env)
 
 
 @nox.session

@@ -1,34 +1,77 @@
-"""``client.classifications.get`` with 64 requests in flight, against the local server.
+"""``client.classifications.get`` against a counterpart server that is never the bottleneck.
 
-Compares, in alternating rounds against the same server process:
-  * retab-async's ``get``;
-  * a bare aiohttp + msgspec loop (the same stack without the SDK);
-  * the official ``retab`` package's ``AsyncRetab``.
+Three clients, each fetching the same completed ~6 KB record
+(``_records.SHAPE``) from ``_counterpart.py`` (its own process, pinned to its
+own core, uvloop, pre-encoded bodies):
 
-Targets: at least 10x the official client's requests per second, and at least
-0.85x of the bare loop.
+* retab-async's ``get()``;
+* a bare aiohttp + msgspec loop (``_bare.py``: the same stack without the SDK);
+* the official ``retab`` package's ``AsyncRetab`` (when installed).
+
+At 64 requests in flight and at 1. Each measurement: a fresh event loop and
+client, a warm-up, then a timed window; rounds interleave the clients (the order
+rotates every round) and the medians are reported. Per client: requests per
+second, client CPU per request (``time.process_time`` of this process, pinned
+to its own core), bytes on the wire per request (request and response, headers
+included, counted by the server), and the server's CPU utilisation during the
+window (it must stay well below 100% for the figures to mean anything).
+
+Targets: retab-async at least 0.9x of the bare loop in requests per second and
+in CPU per request (bare µs / ours µs), at 64 and at 1 in flight.
+
+    python benchmarks/bench_get.py [--quick] [--profile]
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import pstats
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-import aiohttp
-import msgspec
-from _common import API_KEY, local_server, median, verdict
+import _bare
+from _common import (
+    API_KEY,
+    Counterpart,
+    Report,
+    counterpart,
+    cpu_seconds,
+    have,
+    median,
+    parse_args,
+    pin_self,
+    totals,
+)
+from _records import SHAPE, expected_category
 
-from retab_async import Classification, RetabClient
+from retab_async import RetabClient
 
-IN_FLIGHT = 64
-SECONDS = 3.0
-ROUNDS = 3
+Call = Callable[[], Awaitable[Any]]
 
 
-async def measure(call: Callable[[], Awaitable[object]]) -> float:
+@dataclass
+class Sample:
+    rps: float
+    cpu_us: float
+    bytes_per_request: float
+    server_util: float
+
+
+@dataclass
+class Settings:
+    seconds: float
+    warmup: float
+    rounds: int
+
+
+async def drive(call: Call, in_flight: int, seconds: float) -> int:
+    """Keep ``in_flight`` calls going for ``seconds``; how many completed."""
     done = 0
-    stop = time.monotonic() + SECONDS
+    stop = time.monotonic() + seconds
 
     async def worker() -> None:
         nonlocal done
@@ -36,81 +79,155 @@ async def measure(call: Callable[[], Awaitable[object]]) -> float:
             await call()
             done += 1
 
-    started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-    return done / (time.monotonic() - started)
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return done
 
 
-async def ours(base: str, run_id: str) -> float:
-    async with RetabClient(API_KEY, base, max_connections=IN_FLIGHT) as client:
+async def timed(call: Call, server: Counterpart, in_flight: int, s: Settings) -> Sample:
+    await drive(call, in_flight, s.warmup)
+    server.reset()
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    done = await drive(call, in_flight, s.seconds)
+    wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
+    stats = server.stats()
+    wire = totals(stats)
+    return Sample(
+        rps=done / wall,
+        cpu_us=cpu / done * 1e6,
+        bytes_per_request=(wire["bytes_in"] + wire["bytes_out"]) / max(1, wire["requests"]),
+        server_util=stats["cpu_s"] / stats["wall_s"],
+    )
+
+
+def check(output: Any, run_id: str) -> None:
+    """The record came back complete, with the category the server chose."""
+    if output is None or output.category != expected_category(run_id):
+        raise AssertionError(f"{run_id}: {output!r}")
+
+
+async def ours(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> Sample:
+    async with RetabClient(API_KEY, server.url) as client:
         record = await client.classifications.get(run_id)
-        assert record.category is not None
-        return await measure(lambda: client.classifications.get(run_id))
+        assert record.category == expected_category(run_id), record
+        return await timed(lambda: client.classifications.get(run_id), server, in_flight, s)
 
 
-async def bare(base: str, run_id: str) -> float:
-    decoder = msgspec.json.Decoder(Classification)
-    url = f"{base}/v1/classifications/{run_id}"
-    connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def get() -> Classification:
-            async with session.get(url, params={"include_output": "true"}) as resp:
-                body = await resp.read()
-                if resp.status != 200:
-                    raise RuntimeError(resp.status)
-                return decoder.decode(body)
-
-        return await measure(get)
+async def bare(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> Sample:
+    async with _bare.session() as http:
+        record = await _bare.get(http, server.url, run_id, True)
+        check(record.output, run_id)
+        return await timed(lambda: _bare.get(http, server.url, run_id, True), server, in_flight, s)
 
 
-async def official(base: str, run_id: str) -> float:
+async def official(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> Sample:
     from retab import AsyncRetab
 
-    client = AsyncRetab(api_key=API_KEY, base_url=base)
+    client = AsyncRetab(api_key=API_KEY, base_url=server.url)
     try:
         record = await client.classifications.get(run_id)
-        assert record.id == run_id
-        return await measure(lambda: client.classifications.get(run_id))
+        check(record.output, run_id)
+        return await timed(lambda: client.classifications.get(run_id), server, in_flight, s)
     finally:
-        close = getattr(client, "close", None) or getattr(client, "aclose", None)
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+        await client.client.aclose()
 
 
-async def create_run(base: str) -> str:
-    async with RetabClient(API_KEY, base) as client:
-        record = await client.classifications.create(
-            ("invoice.txt", b"INVOICE: amount due"),
-            [f"category_{i}" for i in range(11)] + ["invoice"],
-            n_consensus=5,
-        )
+CLIENTS = {"retab-async": ours, "bare aiohttp+msgspec": bare, "official AsyncRetab": official}
+
+
+async def create_run(server: Counterpart) -> str:
+    from _records import create_body
+
+    async with _bare.session() as http:
+        record = await _bare.create(http, server.url, _bare.encode(create_body()))
         return record.id
 
 
+def measure(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> dict[str, Sample]:
+    names = [name for name in CLIENTS if name != "official AsyncRetab" or have("retab")]
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for round_ in range(s.rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(asyncio.run(CLIENTS[name](server, run_id, in_flight, s)))
+    return {
+        name: Sample(
+            rps=median([x.rps for x in xs]),
+            cpu_us=median([x.cpu_us for x in xs]),
+            bytes_per_request=median([x.bytes_per_request for x in xs]),
+            server_util=max(x.server_util for x in xs),
+        )
+        for name, xs in samples.items()
+    }
+
+
+def profile(server: Counterpart, run_id: str, s: Settings) -> None:
+    """Where retab-async's client time goes at 64 in flight (cProfile, by own time)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(ours(server, run_id, 64, s))
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(30)
+
+
 def main() -> None:
-    with local_server("--run-time", "0") as base:
-        run_id = asyncio.run(create_run(base))
-        results: dict[str, list[float]] = {"ours": [], "bare": [], "official": []}
-        for _ in range(ROUNDS):
-            results["ours"].append(asyncio.run(ours(base, run_id)))
-            results["bare"].append(asyncio.run(bare(base, run_id)))
-            results["official"].append(asyncio.run(official(base, run_id)))
-    rps = {name: median(values) for name, values in results.items()}
-    print(f"get() with {IN_FLIGHT} in flight, {ROUNDS} alternating rounds of {SECONDS:.0f}s")
-    for name, label in (
-        ("ours", "retab-async"),
-        ("bare", "bare aiohttp+msgspec"),
-        ("official", "official AsyncRetab"),
-    ):
-        print(f"{label:<22} {rps[name]:8.0f} req/s")
-    vs_official = rps["ours"] / rps["official"]
-    vs_bare = rps["ours"] / rps["bare"]
-    print(f"vs official: {vs_official:.1f}x (target >= 10x) {verdict(vs_official >= 10)}")
-    print(f"vs bare:     {vs_bare:.2f}x (target >= 0.85x) {verdict(vs_bare >= 0.85)}")
+    args = parse_args(__doc__, profile={"action": "store_true", "help": "cProfile our client"})
+    quick = args.quick
+    report = Report("get", "get() of a completed record: retab-async, bare, official", quick=quick)
+    s = Settings(seconds=0.1, warmup=0.02, rounds=1) if quick else Settings(2.0, 0.5, 5)
+    report.condition(pin_self())
+    report.condition(SHAPE)
+    with counterpart("--durations", "0", "0") as server:
+        report.condition(f"counterpart: raw asyncio protocol on {server.loop}, pre-encoded bodies")
+        report.condition(
+            f"clients on the default asyncio loop; {s.rounds} interleaved rounds of "
+            f"{s.seconds:g} s after {s.warmup:g} s of warm-up each; medians"
+        )
+        if not have("retab"):
+            report.condition("official SDK not installed (pip install -e '.[bench]'): not measured")
+        run_id = asyncio.run(create_run(server))
+        for in_flight in (64, 1):
+            results = measure(server, run_id, in_flight, s)
+            show(report, in_flight, results)
+        if args.profile:
+            profile(server, run_id, s)
+    report.write()
+
+
+def show(report: Report, in_flight: int, results: dict[str, Sample]) -> None:
+    report.line(f"\n{in_flight} in flight:")
+    report.line(
+        f"{'client':<22} {'req/s':>8} {'CPU µs/req':>11} {'bytes/req':>10} {'server CPU':>11}"
+    )
+    for name, r in results.items():
+        report.line(
+            f"{name:<22} {r.rps:8.0f} {r.cpu_us:11.1f} {r.bytes_per_request:10.0f} "
+            f"{r.server_util:10.0%}"
+        )
+        report.figure(f"{in_flight}/{name}", vars(r))
+    ours_, bare_ = results["retab-async"], results["bare aiohttp+msgspec"]
+    speed = ours_.rps / bare_.rps
+    cpu = bare_.cpu_us / ours_.cpu_us
+    busiest = max(r.server_util for r in results.values())
+    if busiest < 0.8:
+        report.line(f"server CPU at most {busiest:.0%} of its core: it was not the bottleneck")
+    else:
+        report.line(f"WARNING: server CPU reached {busiest:.0%} of its core: figures are capped")
+    report.row(
+        f"get() {in_flight} in flight: req/s vs bare", f"{speed:.2f}x", ">= 0.9x", speed >= 0.9
+    )
+    report.row(
+        f"get() {in_flight} in flight: CPU/request, bare/ours",
+        f"{cpu:.2f}x ({ours_.cpu_us:.0f} vs {bare_.cpu_us:.0f} µs)",
+        ">= 0.9x",
+        cpu >= 0.9,
+    )
+    official_ = results.get("official AsyncRetab")
+    if official_ is not None:
+        report.row(
+            f"get() {in_flight} in flight: req/s vs official",
+            f"{ours_.rps / official_.rps:.1f}x ({official_.cpu_us:.0f} µs CPU/request official)",
+        )
 
 
 if __name__ == "__main__":

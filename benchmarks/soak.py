@@ -15,7 +15,7 @@ import sys
 import time
 from collections import Counter
 
-from _common import API_KEY, local_server, peak_rss_mb, server_json
+from _common import API_KEY, fetch_json, local_server, peak_rss_mb
 
 from retab_async import PollPolicy, RetabClient, RetryPolicy
 
@@ -56,10 +56,10 @@ def main() -> None:
         "--retry-after",
         "0.1",
     )
-    with local_server(*args, "--log-limit", "10000000", "--seed", "21") as base:
+    with local_server(*args, "--log-limit", "10000000", "--seed", "21") as (base, _):
         outcomes, keys, elapsed = asyncio.run(soak(base, n))
-        runs = server_json(base, "/_local/runs")["runs"]
-        requests = server_json(base, "/_local/requests")
+        runs = fetch_json(base + "/_local/runs")["runs"]
+        requests = fetch_json(base + "/_local/requests")
     fds_end = open_fds()
     per_file = Counter(run["filename"] for run in runs)
     expected = {f"soak{i:05d}.txt" for i in range(n)}
