@@ -19,7 +19,7 @@ window (it must stay well below 100% for the figures to mean anything).
 Targets: retab-async at least 0.9x of the bare loop in requests per second and
 in CPU per request (bare µs / ours µs), at 64 and at 1 in flight.
 
-    python benchmarks/bench_get.py [--quick] [--profile]
+    python benchmarks/bench_get.py [--quick] [--profile IN_FLIGHT]
 """
 
 from __future__ import annotations
@@ -160,18 +160,21 @@ def measure(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> di
     }
 
 
-def profile(server: Counterpart, run_id: str, s: Settings) -> None:
-    """Where retab-async's client time goes at 64 in flight (cProfile, by own time)."""
+def profile(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> None:
+    """Where retab-async's client time goes (cProfile, by own time)."""
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(ours(server, run_id, 64, s))
+    asyncio.run(ours(server, run_id, in_flight, s))
     profiler.disable()
     stats = pstats.Stats(profiler, stream=sys.stdout)
     stats.sort_stats("tottime").print_stats(30)
 
 
 def main() -> None:
-    args = parse_args(__doc__, profile={"action": "store_true", "help": "cProfile our client"})
+    args = parse_args(
+        __doc__,
+        profile={"type": int, "metavar": "IN_FLIGHT", "help": "cProfile our client at IN_FLIGHT"},
+    )
     quick = args.quick
     report = Report("get", "get() of a completed record: retab-async, bare, official", quick=quick)
     s = Settings(seconds=0.1, warmup=0.02, rounds=1) if quick else Settings(2.0, 0.5, 5)
@@ -190,7 +193,7 @@ def main() -> None:
             results = measure(server, run_id, in_flight, s)
             show(report, in_flight, results)
         if args.profile:
-            profile(server, run_id, s)
+            profile(server, run_id, args.profile, s)
     report.write()
 
 

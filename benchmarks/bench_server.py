@@ -14,7 +14,7 @@ tell them apart.
 
 Target: the local server reaches at least 0.7x of the bare handler's requests per second.
 
-    python benchmarks/bench_server.py [--quick]
+    python benchmarks/bench_server.py [--quick] [--no-wrk]
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ async def python_load(url: str, seconds: float, headers: dict[str, str]) -> tupl
         return done, time.monotonic() - started
 
 
-def load(url: str, pid: int, seconds: float, headers: dict[str, str]) -> Load:
+def load(url: str, pid: int, seconds: float, headers: dict[str, str], sound: bool) -> Load:
     cpu0 = process_cpu_seconds(pid)
-    if shutil.which("wrk"):
+    if sound:
         done, taken = wrk(url, seconds, headers)
     else:
         done, taken = asyncio.run(python_load(url, seconds, headers))
@@ -123,18 +123,18 @@ def free_port() -> int:
 
 
 def main() -> None:
-    args = _parse_args(__doc__)
+    args = _parse_args(__doc__, no_wrk={"action": "store_true", "help": "use the Python load"})
     report = Report("server", "local server throughput and CPU per request", quick=args.quick)
     seconds, rounds = (0.3, 1) if args.quick else (3.0, 5)
-    sound = bool(shutil.which("wrk"))
+    sound = bool(shutil.which("wrk")) and not args.no_wrk
     label = "" if sound else " UNSOUND"
     report.condition(pin_self().replace("client", "load generator"))
     if sound:
         report.condition(f"load from wrk, 1 thread, {IN_FLIGHT} connections")
     else:
         report.condition(
-            "UNSOUND: wrk not installed (apt-get install wrk); the Python load generator "
-            "saturates before the servers do, so these figures cannot tell them apart"
+            "UNSOUND: wrk not installed (apt-get install wrk) or --no-wrk; the Python load "
+            "generator saturates before the servers do, so these figures cannot tell them apart"
         )
     report.condition(f"{rounds} interleaved rounds of {seconds:g} s, after a warm-up; medians")
     auth = {"Authorization": f"Bearer {API_KEY}"}
@@ -159,14 +159,14 @@ def main() -> None:
                 }
                 for url, pid, headers in targets.values():
                     if not args.quick:
-                        load(url, pid, 1.0, headers)  # warm-up
+                        load(url, pid, 1.0, headers, sound)  # warm-up
                 samples: dict[str, list[Load]] = {name: [] for name in targets}
                 names = list(targets)
                 for round_ in range(rounds):
                     shift = round_ % len(names)
                     for name in names[shift:] + names[:shift]:
                         url, pid, headers = targets[name]
-                        samples[name].append(load(url, pid, seconds, headers))
+                        samples[name].append(load(url, pid, seconds, headers, sound))
     results = {
         name: Load(median([x.rps for x in xs]), median([x.cpu_us for x in xs]))
         for name, xs in samples.items()
