@@ -22,6 +22,7 @@ from ._classifications import Classifications as Classifications
 from ._classifications import Paginator as Paginator
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import RetabClient as RetabClient
+from ._clock import Clock as Clock
 from ._error_body import ErrorDetail as ErrorDetail
 from ._error_body import ValidationItem as ValidationItem
 from ._errors import APIConnectionError as APIConnectionError
@@ -91,6 +92,7 @@ __all__ = [
     "ClassificationDecision",
     "Classifications",
     "ClientStateError",
+    "Clock",
     "ConflictError",
     "ConnectError",
     "DEFAULT_BASE_URL",

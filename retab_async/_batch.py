@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import PurePath
@@ -236,11 +235,12 @@ class Batch(Generic[R]):
 
     async def _wait_for_news(self) -> None:
         while not (self._ready or self._settled or self._drained()):
+            clock = self._client.clock
             deadline = min((s.deadline for s in self._in_flight.values()), default=float("inf"))
-            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+            with clock.move_on_after(max(0.0, deadline - clock.now())):
                 await self._news.wait()
             self._news = anyio.Event()
-            self._expire(time.monotonic())
+            self._expire(clock.now())
 
     def _notify(self, watch: Watch | None = None) -> None:
         if watch is not None:
@@ -261,7 +261,7 @@ class Batch(Generic[R]):
             self._starting -= 1
         poller = self._client.poller
         watch = poller.subscribe(self._primitive, handle.id, handle.record, handle._born)
-        deadline = time.monotonic() + self._timeout if self._timeout else float("inf")
+        deadline = self._client.clock.now() + self._timeout if self._timeout else float("inf")
         slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline)
         sharing = self._by_watch.setdefault(watch, [])
         if not sharing:
@@ -394,7 +394,7 @@ class Batch(Generic[R]):
             self._forget(slot)
             poller.release(slot.watch)
             self.progress.running -= 1
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+        with self._client.clock.move_on_after(CANCEL_GRACE, shield=True):
             async with anyio.create_task_group() as tg:
                 for slot in slots:
                     tg.start_soon(self._cancel_one, slot, report)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -141,7 +140,7 @@ class Classifications:
         Takes the options of :meth:`create`; raises what it raises.
         """
         key = _idempotency_key(idempotency_key)
-        born = time.monotonic()
+        born = self._client.clock.now()
         body = await self._create_body(
             document, categories, model, first_n_pages, instructions, n_consensus, bust_cache, True
         )

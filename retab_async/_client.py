@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import ClientStateError, UsageError
 from ._poller import Poller
 from ._polling import PollPolicy
@@ -50,6 +51,10 @@ class RetabClient:
             that is not loopback.
         user_agent: replaces the default ``User-Agent``.
         max_response_bytes: a larger response body is refused with :class:`DecodeError`.
+        clock: what the run machinery reads time from (poll spacing, wait deadlines,
+            batch timeouts, the clean-up cancel's grace); the system clock by default.
+            Tests pass a :class:`retab_async.testing.ManualClock` to decide time
+            themselves. Per-request HTTP timeouts always run on real time.
 
     Raises:
         UsageError: no API key, or a base URL that is not acceptable.
@@ -69,6 +74,7 @@ class RetabClient:
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
+        clock: Clock | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("RETAB_API_KEY", "")
         if not key or not key.strip():
@@ -96,8 +102,10 @@ class RetabClient:
             max_pause=self.retry.max_retry_after,
             max_response_bytes=max_response_bytes,
         )
-        self.poller = Poller(self, poll or PollPolicy())
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.poller = Poller(self, poll or PollPolicy(), self.clock)
         self._state: _State = "unopened"
+        self._in_flight = 0
         self._classifications: Classifications | None = None
 
     def __repr__(self) -> str:
@@ -204,7 +212,17 @@ class RetabClient:
                 raise error
             return decode(response)
 
-        return await (retry or self.retry).call(attempt)
+        self._in_flight += 1
+        try:
+            return await (retry or self.retry).call(attempt)
+        finally:
+            self._in_flight -= 1
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests sent (or being retried) and not answered yet. A test that drives a
+        ``ManualClock`` moves time only when this is 0 and ``poller.idle``."""
+        return self._in_flight
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (what a 429 does)."""

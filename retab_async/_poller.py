@@ -31,13 +31,13 @@ import heapq
 import itertools
 import logging
 import math
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
+from ._clock import Clock
 from ._errors import (
     APIStatusError,
     ClientStateError,
@@ -83,7 +83,9 @@ class Watch:
         "version",
     )
 
-    def __init__(self, primitive: Primitive[Any], run_id: str, record: Any, born: float) -> None:
+    def __init__(
+        self, primitive: Primitive[Any], run_id: str, record: Any, born: float, since: float
+    ) -> None:
         self.primitive = primitive
         self.run_id = run_id
         self.record = record
@@ -93,7 +95,7 @@ class Watch:
         self.refs = 0
         self.version = 0
         self.born = born
-        self.since = time.monotonic()
+        self.since = since
         self.next_due = 0.0
         self.next_verify = 0.0
         self.not_found = 0
@@ -143,9 +145,10 @@ class Watch:
 class Poller:
     """The client's scheduler for every waiting handle. See the module docstring."""
 
-    def __init__(self, client: RetabClient, policy: PollPolicy) -> None:
+    def __init__(self, client: RetabClient, policy: PollPolicy, clock: Clock) -> None:
         self.client = client
         self.policy = policy
+        self.clock = clock
         self.stats = PollStats()
         self._groups: dict[str, dict[str, Watch]] = {}
         self._heap: list[tuple[float, int, Watch]] = []
@@ -159,7 +162,9 @@ class Poller:
         self._wake: anyio.Event | None = None
         self._sleep_until = math.inf
         self._slots: anyio.Semaphore | None = None
-        self._limiter = RateLimiter(policy.max_rate, burst=policy.max_in_flight)
+        self._limiter = RateLimiter(policy.max_rate, burst=policy.max_in_flight, clock=clock)
+        self._children = 0
+        self._sleep_scope: anyio.CancelScope | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -171,6 +176,25 @@ class Poller:
         """How many runs are being watched now."""
         return sum(len(group) for group in self._groups.values())
 
+    @property
+    def idle(self) -> bool:
+        """Whether the poller has nothing to do until time moves on: no request in flight,
+        and its next wake-up is still ahead (or nothing is watched).
+
+        A test that drives a :class:`ManualClock` waits for this before it advances
+        the clock, so that each moment's requests are all answered first.
+        """
+        if self._task is None:
+            return True
+        scope, wake = self._sleep_scope, self._wake
+        return (
+            self._children == self._limiter.waiting  # each child left waits for time to pass
+            and scope is not None
+            and not scope.cancel_called
+            and wake is not None
+            and not wake.is_set()
+        )
+
     # -- subscriptions ----------------------------------------------------------
 
     def subscribe(self, primitive: Primitive[Any], run_id: str, record: Any, born: float) -> Watch:
@@ -180,8 +204,9 @@ class Poller:
         group = self._groups.setdefault(primitive.name, {})
         watch = group.get(run_id)
         if watch is None:
-            watch = group[run_id] = Watch(primitive, run_id, record, born)
-            self._schedule(watch, self.policy.interval(time.monotonic() - born) if record else 0.0)
+            now = self.clock.now()
+            watch = group[run_id] = Watch(primitive, run_id, record, born, now)
+            self._schedule(watch, self.policy.interval(now - born) if record else 0.0)
         elif record is not None and watch.record is None:
             watch.update(record)
         watch.refs += 1
@@ -224,7 +249,12 @@ class Poller:
             task.cancel()
             await asyncio.wait({task})  # unlike ``await task``, does not raise its cancellation
         error = ClientStateError("the client was closed while waiting for the run")
-        for watch in self._all_watches():
+        watches = list(self._all_watches())
+        # Forget every run, also those whose subscribers never release them (a batch
+        # left by ``break`` and never closed): a closed client watches nothing.
+        self._groups.clear()
+        self._heap.clear()
+        for watch in watches:
             if not watch.settled:
                 watch.fail(error)
 
@@ -235,7 +265,7 @@ class Poller:
             yield from list(group.values())
 
     def _schedule(self, watch: Watch, delay: float) -> None:
-        due = time.monotonic() + delay
+        due = self.clock.now() + delay
         watch.next_due = due
         heapq.heappush(self._heap, (due, next(self._counter), watch))
         if due < self._sleep_until and self._wake is not None:
@@ -255,8 +285,10 @@ class Poller:
                     self._wake = anyio.Event()
                     self._dispatch(tg)
                     self._sleep_until = self._next_wakeup()
-                    with anyio.move_on_after(max(0.0, self._sleep_until - time.monotonic())):
+                    delay = max(0.0, self._sleep_until - self.clock.now())
+                    with self.clock.move_on_after(delay) as self._sleep_scope:
                         await self._wake.wait()
+                    self._sleep_scope = None
                     self._sleep_until = math.inf
         except Exception as exc:  # a bug here must reach the waiters, not vanish
             _log.exception("poller stopped")
@@ -267,6 +299,18 @@ class Poller:
             self._wake = None
             if self._task is asyncio.current_task():
                 self._task = None
+
+    def _spawn(
+        self, tg: anyio.abc.TaskGroup, func: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        self._children += 1  # counted now, so that ``idle`` is false before the task starts
+        tg.start_soon(self._child, func, *args)
+
+    async def _child(self, func: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await func(*args)
+        finally:
+            self._children -= 1
 
     def _next_wakeup(self) -> float:
         heap = self._heap
@@ -283,13 +327,13 @@ class Poller:
         return group is None or group.get(watch.run_id) is not watch or watch.settled
 
     def _dispatch(self, tg: anyio.abc.TaskGroup) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         for name, group in self._groups.items():
             self._decide(name, group, now)
             list_due = self._list_due.get(name, 0.0) <= now
             if self._list_mode.get(name) and name not in self._listing and list_due and group:
                 self._listing.add(name)
-                tg.start_soon(self._list_round, next(iter(group.values())).primitive, tg)
+                self._spawn(tg, self._list_round, next(iter(group.values())).primitive, tg)
         heap = self._heap
         while heap and heap[0][0] <= now + 0.002:
             due, _, watch = heapq.heappop(heap)
@@ -298,7 +342,7 @@ class Poller:
             if self._list_mode.get(watch.primitive.name) and watch.status not in TERMINAL_STATUSES:
                 continue  # list rounds observe it now
             watch.busy = True
-            tg.start_soon(self._poll, watch)
+            self._spawn(tg, self._poll, watch)
 
     def _decide(self, name: str, group: dict[str, Watch], now: float) -> None:
         if now - self._decided.get(name, -math.inf) < self.policy.list_interval:
@@ -368,14 +412,14 @@ class Poller:
                 watch.settle(record)
                 return
             watch.update(record)
-            self._schedule(watch, self.policy.interval(time.monotonic() - watch.born))
+            self._schedule(watch, self.policy.interval(self.clock.now() - watch.born))
         except RetabError as exc:
             self._on_error(watch, exc)
         finally:
             watch.busy = False
 
     def _on_error(self, watch: Watch, exc: RetabError) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         age = now - watch.born
         if isinstance(exc, NotFoundError):
             watch.not_found += 1
@@ -398,7 +442,7 @@ class Poller:
     async def _list_round(self, primitive: Primitive[Any], tg: anyio.abc.TaskGroup) -> None:
         """Observe every watched run of ``primitive`` through its in-flight lists."""
         name = primitive.name
-        started = time.monotonic()
+        started = self.clock.now()
         try:
             present, total = await self._list_active(primitive)
         except RetabError as exc:
@@ -406,12 +450,12 @@ class Poller:
             return
         finally:
             self._listing.discard(name)
-            self._list_due[name] = time.monotonic() + self.policy.list_interval
+            self._list_due[name] = self.clock.now() + self.policy.list_interval
             if self._wake is not None:
                 self._wake.set()
         self.stats.list_rounds += 1
         self._active_seen[name] = total
-        now = time.monotonic()
+        now = self.clock.now()
         gone: list[Watch] = []
         for watch in list(self._groups.get(name, {}).values()):
             if watch.settled or watch.busy:
@@ -430,7 +474,7 @@ class Poller:
                 self._list_failed(name, exc)
                 return
         for watch in gone:
-            tg.start_soon(self._poll, watch, True)
+            self._spawn(tg, self._poll, watch, True)
 
     async def _settle_from_completed(
         self, primitive: Primitive[Any], gone: list[Watch]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
-import time
 from typing import Literal
 
-import anyio
+from ._clock import Clock
 
 __all__ = ["PollPolicy", "PollStats", "RateLimiter"]
 
@@ -88,14 +88,21 @@ class PollStats:
 class RateLimiter:
     """Spaces requests ``1/rate`` apart, allowing a short burst."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Clock) -> None:
+        self._clock = clock
         self._step = 1.0 / rate
         self._burst = burst * self._step
-        self._next = 0.0
+        self._next = -math.inf
+        self.waiting = 0
+        """Requests held back now."""
 
     async def acquire(self) -> None:
-        now = time.monotonic()
+        now = self._clock.now()
         slot = max(self._next, now - self._burst)
         self._next = slot + self._step
         if slot > now:
-            await anyio.sleep(slot - now)
+            self.waiting += 1
+            try:
+                await self._clock.sleep(slot - now)
+            finally:
+                self.waiting -= 1

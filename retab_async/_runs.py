@@ -9,11 +9,8 @@ shielded scope bounded by ``CANCEL_GRACE`` seconds.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic
-
-import anyio
 
 from ._errors import NotFoundError, RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
 from ._primitives import Primitive, R, RunRecord
@@ -63,7 +60,7 @@ class RunHandle(Generic[R]):
         self.idempotency_key = idempotency_key
         self._record = record
         self._full = full and record is not None
-        self._born = time.monotonic() if born is None else born
+        self._born = client.clock.now() if born is None else born
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.primitive.name} {self.id} {self.status}>"
@@ -121,18 +118,19 @@ class RunHandle(Generic[R]):
             raise UsageError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         if self.done and self._full:
             return self._record  # type: ignore[return-value]
-        started = time.monotonic()
+        clock = self._client.clock
+        started = clock.now()
         poller = self._client.poller
         watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
         try:
-            with anyio.move_on_after(timeout):
+            with clock.move_on_after(timeout):
                 final: R = await poller.wait(watch)
                 return self._take(final, full=True)
             if watch.record is not None:
                 self._record = watch.record
         finally:
             poller.release(watch)
-        raise await self._timeout_error(time.monotonic() - started, cancel_on_timeout)
+        raise await self._timeout_error(clock.now() - started, cancel_on_timeout)
 
     async def _timeout_error(self, elapsed: float, cancel: bool) -> WaitTimeout:
         """The :class:`WaitTimeout` to raise, after cancelling the run if asked."""
@@ -184,19 +182,20 @@ class RunHandle(Generic[R]):
 
     async def _send_cancel(self) -> R:
         path = self.primitive.cancel_path(self.id)
+        clock = self._client.clock
         for attempt in range(_CANCEL_NOT_FOUND_RETRIES + 1):
             try:
                 return await self._client.request("POST", path, self.primitive.decode)
             except NotFoundError:
-                young = time.monotonic() - self._born < self._client.poller.policy.not_found_grace
+                young = clock.now() - self._born < self._client.poller.policy.not_found_grace
                 if not young or attempt == _CANCEL_NOT_FOUND_RETRIES:
                     raise
-                await anyio.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
+                await clock.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _cancel_quietly(self) -> bool:
         """Cancel on the server during cleanup: shielded, bounded, never raising."""
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+        with self._client.clock.move_on_after(CANCEL_GRACE, shield=True):
             try:
                 record = await self.cancel()
             except RetabError as exc:

@@ -10,6 +10,7 @@ with the ``retab_server`` fixture, or from a shell::
 A document whose bytes contain ``[[retab:fail]]`` ends ``failed``.
 """
 
+from .._clock import ManualClock
 from ._app import RecordedRequest, ServerState, create_app
 from ._classifier import FAIL_MARKER
 from ._config import FAULT_KINDS, FaultConfig, FaultKind, ServerConfig
@@ -22,6 +23,7 @@ __all__ = [
     "FaultConfig",
     "FaultKind",
     "LocalRetab",
+    "ManualClock",
     "RecordedRequest",
     "Run",
     "ServerConfig",

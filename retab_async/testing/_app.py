@@ -33,6 +33,7 @@ import msgspec
 from aiohttp import hdrs, web
 from multidict import istr
 
+from .._clock import SYSTEM_CLOCK, Clock
 from ._config import FaultKind, ServerConfig
 from ._store import IdempotencyConflict, Run, RunStore
 from ._validation import QueryError, parse_create, parse_list_query
@@ -139,12 +140,17 @@ STATE_KEY = web.AppKey("retab_state", ServerState)
 _FAULT = web.RequestKey("retab_fault", str)
 
 
-def create_app(config: ServerConfig | None = None) -> web.Application:
-    """Build the server application; its :class:`ServerState` is ``app[STATE_KEY]``."""
+def create_app(
+    config: ServerConfig | None = None, *, clock: Clock | None = None
+) -> web.Application:
+    """Build the server application; its :class:`ServerState` is ``app[STATE_KEY]``.
+
+    ``clock`` moves its runs on (the system clock by default; a ``ManualClock`` in tests).
+    """
     config = config or ServerConfig()
     state = ServerState(
         config=config,
-        store=RunStore(config),
+        store=RunStore(config, clock or SYSTEM_CLOCK),
         fault_rng=random.Random(config.seed + 1),
         log=deque(maxlen=config.log_limit),
     )
@@ -377,7 +383,7 @@ def _valid_key(key: str) -> bool:
 
 async def _until_terminal(store: RunStore, run: Run) -> None:
     while not run.terminal:
-        await asyncio.sleep(max(0.0, store.finish_time(run) - time.monotonic()) + 0.001)
+        await store.clock.sleep(max(0.0, store.finish_time(run) - store.clock.now()) + 0.001)
         store.advance()
 
 
@@ -388,7 +394,8 @@ def _lookup(request: web.Request) -> Run | web.Response:
     if run is None:
         return _not_found(run_id)
     faults = state.config.faults
-    young = faults.not_found and time.monotonic() - run.created_mono < faults.not_found_window
+    now = state.store.clock.now()
+    young = faults.not_found and now - run.created_mono < faults.not_found_window
     if young and request.get(_FAULT) == "not_found":
         return _not_found(run_id)
     return run

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._clock import Clock
 from ._app import STATE_KEY, RecordedRequest, ServerState, create_app
 from ._config import FaultConfig, ServerConfig
 from ._store import Run
@@ -28,7 +29,8 @@ class LocalRetab:
 
     Keyword arguments are those of :class:`ServerConfig` (``api_key``, ``queue_time``,
     ``run_time``, ``seed``, ``faults``, ``record_bodies``, ``max_body_size``);
-    ``host`` and ``port`` say where to listen (port 0: any free port).
+    ``host`` and ``port`` say where to listen (port 0: any free port); ``clock`` moves
+    runs on (share a ``ManualClock`` with the client to decide time in a test).
     """
 
     def __init__(
@@ -37,13 +39,14 @@ class LocalRetab:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Clock | None = None,
         **options: Any,
     ) -> None:
         base = config or ServerConfig()
         self.config = dataclasses.replace(base, **options) if options else base
         self.host = host
         self.port = port
-        self._app = create_app(self.config)
+        self._app = create_app(self.config, clock=clock)
         self._runner: web.AppRunner | None = None
 
     @property

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from .._clock import SYSTEM_CLOCK, Clock
 from .._status import TERMINAL_STATUSES
 from ._classifier import FAIL_MARKER, classify
 from ._config import ServerConfig
@@ -113,8 +114,9 @@ class _KeyEntry:
 class RunStore:
     """All runs of one local server."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
+        self.clock = clock
         self._rng = random.Random(config.seed)
         self._runs: dict[str, Run] = {}
         self._seq_of: dict[str, int] = {}
@@ -130,7 +132,7 @@ class RunStore:
 
     def advance(self, now: float | None = None) -> None:
         """Apply every scheduled transition that is due."""
-        now = time.monotonic() if now is None else now
+        now = self.clock.now() if now is None else now
         events = self._events
         while events and events[0][0] <= now:
             _, seq, status = heapq.heappop(events)
@@ -184,7 +186,7 @@ class RunStore:
     def _new_run(self, req: CreateRequest, idempotency_key: str | None) -> Run:
         seq = self._next_seq
         self._next_seq += 1
-        now_wall, now_mono = time.time(), time.monotonic()
+        now_wall, now_mono = time.time(), self.clock.now()
         low, high = self.config.run_time_range
         run_time = low if low == high else self._rng.uniform(low, high)
         verdict = classify(req.text, req.filename, req.categories, req.n_consensus)

@@ -7,12 +7,13 @@ import asyncio
 import gc
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from retab_async import RetabClient, RetabError
+from retab_async import DocumentError, RetabClient, RetabError
 from retab_async.testing import LocalRetab
 
 from ..conftest import CATEGORIES, INVOICE, make_client
@@ -37,8 +38,12 @@ async def _early_map_exit(client: RetabClient) -> None:
 
 
 async def _map_break_without_closing(client: RetabClient) -> None:
-    docs = [(f"d{i}.txt", b"invoice") for i in range(6)]
-    async for _ in client.classifications.map(docs, CATEGORIES, concurrency=3):
+    # The first result (a document that cannot be read) comes while two runs are in flight,
+    # on any machine: the batch is left with watches that only closing the client ends.
+    docs = [Path("/nonexistent/missing.pdf")] + [(f"d{i}.txt", b"invoice") for i in range(6)]
+    async for result in client.classifications.map(docs, CATEGORIES, concurrency=3):
+        assert isinstance(result.error, DocumentError)
+        assert client.poller.watching == 2
         break
 
 
