@@ -76,11 +76,16 @@ class _Facts:
         self.emails = _EMAIL.findall(text)
 
     def after_key(self, key: str | None) -> str | None:
-        """The phrase written after ``key`` in the text ("Total due: 30 EUR" -> "30 EUR")."""
+        """The phrase written after ``key`` in the text ("Total due: 30 EUR" -> "30 EUR"),
+        up to the end of the line or a ``.``, ``,`` or ``;`` that ends a phrase."""
         pattern = _key_pattern(key)
         if pattern is None:
             return None
-        match = re.search(pattern + r"\s*[:#=\-]?\s*([^\n.;,]{1,60})", self.text, re.IGNORECASE)
+        match = re.search(
+            pattern + r"\s*[:#=\-]?\s*((?:[^\n\f.;,]|[.,](?=[^\s.;,])){1,60})",
+            self.text,
+            re.IGNORECASE,
+        )
         if match is None:
             return None
         return match.group(1).strip() or None

@@ -1,0 +1,332 @@
+"""The local server's extractions: create validation, the stand-in model, streams and sources.
+
+The stand-in reads the document as the parser does (text, Markdown, HTML and
+CSV for real; a description of binary documents, plus their filename) and
+fills the request's ``json_schema`` from it (:mod:`.schema_fill`). With
+``n_consensus > 1`` it votes with different seeds and answers the consensus
+``{choices, likelihoods}`` of contract section 3. Streams replay the output
+leaf by leaf (D16); sources locate each extracted value in the text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._validation import Issue, _check_document, _check_int, _check_type, _issue
+from .parses import document_text
+from .schema_fill import UnfillableSchema, consensus, iter_partials
+
+__all__ = [
+    "ExtractionCreate",
+    "ExtractionResult",
+    "extract",
+    "parse_extraction_create",
+    "partial_outputs",
+    "placeholder_output",
+    "sources_response",
+    "stream_conflict",
+]
+
+_CREATE_FIELDS = frozenset(
+    {
+        "document",
+        "json_schema",
+        "model",
+        "instructions",
+        "n_consensus",
+        "metadata",
+        "additional_messages",
+        "bust_cache",
+        "stream",
+        "background",
+        "deep_extraction",
+        "sources",  # newer official clients may send it; accepted, has no effect here
+    }
+)
+_SOURCE_MODES = ("located", "cited")
+
+
+@dataclass(frozen=True)
+class ExtractionCreate:
+    """A valid extraction create body, with the document decoded."""
+
+    filename: str
+    url: str
+    mime_type: str
+    content: bytes | None
+    json_schema: dict[str, Any]
+    model: str
+    instructions: str | None
+    n_consensus: int
+    metadata: dict[str, str] | None
+    additional_messages: list[dict[str, Any]] | None
+    bust_cache: bool
+    background: bool
+    stream: bool
+    deep_extraction: bool | None
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The text the stand-in model reads: the parsed document, or what is known of it."""
+        return document_text(self.content, filename=self.filename, mime_type=self.mime_type)
+
+
+def parse_extraction_create(body: Any) -> ExtractionCreate | list[Issue]:
+    """Validate a decoded ``POST /v1/extractions`` (or ``/stream``) body: an
+    :class:`ExtractionCreate`, or the problems in the shape of the other create
+    routes (answered ``422``). See :func:`stream_conflict` for the one ``400``."""
+    if not isinstance(body, dict):
+        return [_issue("model_attributes_type", [], "Input should be a valid dictionary", body)]
+    issues = [
+        _issue("extra_forbidden", [key], "Extra inputs are not permitted", body[key])
+        for key in body
+        if key not in _CREATE_FIELDS
+    ]
+    document = _check_document(body.get("document"), issues)
+    schema = _check_schema(body.get("json_schema"), issues)
+    model = _check_type(body, "model", str, "retab-small", issues)
+    instructions = _check_type(body, "instructions", (str, type(None)), None, issues)
+    n_consensus = _check_int(body, "n_consensus", 1, 1, 16, issues)
+    metadata = _check_metadata(body.get("metadata"), issues)
+    messages = _check_messages(body.get("additional_messages"), issues)
+    bust_cache = _check_type(body, "bust_cache", bool, False, issues)
+    background = _check_type(body, "background", bool, False, issues)
+    stream = _check_type(body, "stream", bool, False, issues)
+    deep = _check_optional_bool(body, "deep_extraction", issues)
+    _check_sources(body.get("sources"), issues)
+    if issues or document is None or schema is None:
+        return issues
+    return ExtractionCreate(
+        filename=document[0],
+        url=document[1],
+        mime_type=document[2],
+        content=document[3],
+        json_schema=schema,
+        model=model,
+        instructions=instructions,
+        n_consensus=n_consensus,
+        metadata=metadata,
+        additional_messages=messages,
+        bust_cache=bust_cache,
+        background=background,
+        stream=stream,
+        deep_extraction=deep,
+    )
+
+
+def stream_conflict(request: ExtractionCreate, *, stream_route: bool) -> str | None:
+    """The message of the ``400`` for streaming in the background (D16), or ``None``.
+
+    The stream route streams whatever its ``stream`` flag says; on either route,
+    streaming together with ``background: true`` is refused.
+    """
+    if request.background and (stream_route or request.stream):
+        return "stream and background cannot be combined"
+    return None
+
+
+def _check_schema(raw: Any, issues: list[Issue]) -> dict[str, Any] | None:
+    if raw is None:
+        issues.append(_issue("missing", ["json_schema"], "Field required"))
+        return None
+    if not isinstance(raw, dict):
+        issues.append(
+            _issue("dict_type", ["json_schema"], "Input should be a valid dictionary", raw)
+        )
+        return None
+    root = raw
+    ref = raw.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = raw.get("$defs", {}).get(ref[len("#/$defs/") :])
+        root = target if isinstance(target, dict) else {}
+    if root.get("type") != "object" and not isinstance(root.get("properties"), dict):
+        msg = 'json_schema must describe an object ("type": "object")'
+        issues.append(_issue("value_error", ["json_schema"], msg, raw.get("type")))
+        return None
+    return raw
+
+
+def _check_metadata(raw: Any, issues: list[Issue]) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        issues.append(_issue("dict_type", ["metadata"], "Input should be a valid dictionary", raw))
+        return None
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            msg = "Input should be a valid string"
+            issues.append(_issue("string_type", ["metadata", key], msg, value))
+    return dict(raw)
+
+
+def _check_messages(raw: Any, issues: list[Issue]) -> list[dict[str, Any]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        issues.append(
+            _issue("list_type", ["additional_messages"], "Input should be a valid list", raw)
+        )
+        return None
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict):
+            msg = "Input should be a valid dictionary"
+            issues.append(_issue("dict_type", ["additional_messages", index], msg, message))
+    return list(raw)
+
+
+def _check_optional_bool(body: dict[str, Any], key: str, issues: list[Issue]) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        issues.append(_issue("bool_type", [key], "Input should be a valid boolean", value))
+        return None
+    return value
+
+
+def _check_sources(raw: Any, issues: list[Issue]) -> None:
+    if raw is None:
+        return
+    mode = raw.get("mode") if isinstance(raw, dict) else None
+    if mode not in _SOURCE_MODES:
+        msg = "Input should be 'located' or 'cited'"
+        issues.append(_issue("enum", ["sources", "mode"], msg, mode))
+
+
+def placeholder_output() -> dict[str, Any]:
+    """The ``output`` of an extraction that has none (in flight, failed, cancelled, light; D15)."""
+    return {}
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """What the stand-in model answers.
+
+    Attributes:
+        output: the extracted object (``{}`` when ``error`` is set).
+        consensus: the record's ``consensus`` (``None`` for a single vote).
+        error: a ``PrimitiveError`` body when the schema cannot be filled.
+    """
+
+    output: dict[str, Any]
+    consensus: dict[str, Any] | None
+    error: dict[str, Any] | None = None
+
+
+def extract(request: ExtractionCreate) -> ExtractionResult:
+    """Run the stand-in model on ``request``; deterministic."""
+    try:
+        result = consensus(request.json_schema, request.text, request.n_consensus)
+    except UnfillableSchema as exc:
+        error = {"code": "SCHEMA_UNSATISFIABLE", "message": str(exc), "details": None}
+        return ExtractionResult(output={}, consensus=None, error=error)
+    output = result.output if isinstance(result.output, dict) else {}
+    if request.n_consensus <= 1:
+        return ExtractionResult(output=output, consensus=None)
+    return ExtractionResult(
+        output=output,
+        consensus={"choices": result.choices, "likelihoods": result.likelihoods},
+    )
+
+
+def partial_outputs(output: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The outputs a stream sends before its final record: ``{}``, then one more leaf
+    each time, up to (not including) the complete ``output``."""
+    partials = list(iter_partials(dict(output)))
+    yield from partials[:-1]
+
+
+_DOCUMENT_TYPES = (
+    ("application/pdf", "pdf"),
+    ("image/", "image"),
+    ("text/csv", "csv"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml", "xlsx"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml", "docx"),
+)
+
+
+def sources_response(
+    *,
+    extraction_id: str,
+    file: Mapping[str, Any],
+    output: Mapping[str, Any],
+    text: str,
+) -> dict[str, Any]:
+    """The body of ``GET /v1/extractions/{id}/sources``: the output again, with every
+    leaf as ``{value, source}`` (``source`` locates the value in ``text``, or is
+    ``None``), and per-field ``evidence`` keyed by path."""
+    evidence: dict[str, Any] = {}
+    locator = _Locator(text, str(file.get("id", "")))
+    sources = locator.annotate(output, "", evidence)
+    return {
+        "object": "extraction.sources",
+        "extraction_id": extraction_id,
+        "document_type": _document_type(str(file.get("mime_type", ""))),
+        "file": dict(file),
+        "extraction": dict(output),
+        "sources": sources,
+        "evidence": evidence,
+    }
+
+
+def _document_type(mime_type: str) -> str:
+    for prefix, name in _DOCUMENT_TYPES:
+        if mime_type.startswith(prefix):
+            return name
+    return "txt"
+
+
+class _Locator:
+    def __init__(self, text: str, file_id: str) -> None:
+        self.text = text
+        self.lower = text.lower()
+        self.file_id = file_id
+
+    def annotate(self, value: Any, path: str, evidence: dict[str, Any]) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: self.annotate(v, f"{path}.{k}" if path else k, evidence)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.annotate(v, f"{path}[{i}]", evidence) for i, v in enumerate(value)]
+        source = self.locate(value)
+        evidence[path] = {
+            "kind": "direct" if source else "unavailable",
+            "status": "matched" if source else "missing",
+            "sources": [{**source, "qualification": "direct", "role": "answer"}] if source else [],
+        }
+        return {"value": value, "source": source}
+
+    def locate(self, value: Any) -> dict[str, Any] | None:
+        if value is None or isinstance(value, bool):
+            return None
+        for needle in _spellings(value):
+            start = self.lower.find(needle.lower())
+            if start >= 0 and needle:
+                return self.source(start, start + len(needle))
+        return None
+
+    def source(self, start: int, end: int) -> dict[str, Any]:
+        before = self.text[:start]
+        line = before.count("\n") + 1
+        anchor = {
+            "kind": "text_span",
+            "char_start": start,
+            "char_end": end,
+            "page": before.count("\f") + 1,
+            "line_start": line,
+            "line_end": line + self.text[start:end].count("\n"),
+        }
+        return {"file_id": self.file_id, "content": self.text[start:end], "anchor": anchor}
+
+
+def _spellings(value: Any) -> list[str]:
+    if isinstance(value, float) and value.is_integer():
+        return [str(int(value)), f"{value:,.2f}", str(value)]
+    if isinstance(value, float):
+        return [str(value), f"{value:,.2f}", f"{value:.2f}"]
+    if isinstance(value, int):
+        return [str(value), f"{value:,}"]
+    return [str(value)]
