@@ -32,7 +32,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy strict on the package."""
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,dask]")
     session.run("mypy")
 
 
