@@ -39,7 +39,9 @@ from ._errors import DecodeError as DecodeError
 from ._errors import DocumentError as DocumentError
 from ._errors import InternalServerError as InternalServerError
 from ._errors import NotFoundError as NotFoundError
+from ._errors import PauseTimeout as PauseTimeout
 from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import ProtocolError as ProtocolError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import RequestTimeout as RequestTimeout
 from ._errors import RetabError as RetabError
@@ -106,11 +108,13 @@ __all__ = [
     "NotFoundError",
     "Page",
     "Paginator",
+    "PauseTimeout",
     "PermissionDeniedError",
     "PollPolicy",
     "PollStats",
     "Primitive",
     "PrimitiveError",
+    "ProtocolError",
     "RateLimitError",
     "RequestTimeout",
     "RetabClient",

@@ -194,16 +194,22 @@ class Classifications:
             CLASSIFICATIONS.record_path(classification_id),
             CLASSIFICATIONS.decode,
             params={"include_output": "true" if include_output else "false"},
+            expect_id=classification_id,
         )
 
     async def cancel(self, classification_id: str) -> Classification:
         """Cancel a classification and return its record.
 
         Idempotent: a run already ``completed``, ``failed`` or ``cancelled`` comes
-        back unchanged, without error. Raises like :meth:`get`.
+        back unchanged, without error. Not held back by a client-wide ``Retry-After``
+        pause. Raises like :meth:`get`.
         """
         return await self._client.request(
-            "POST", CLASSIFICATIONS.cancel_path(classification_id), CLASSIFICATIONS.decode
+            "POST",
+            CLASSIFICATIONS.cancel_path(classification_id),
+            CLASSIFICATIONS.decode,
+            expect_id=classification_id,
+            bypass_pause=True,
         )
 
     create_classification_cancel = cancel

@@ -6,13 +6,14 @@ status, decode). The client owns one aiohttp session and one poller.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import ClientStateError, UsageError
+from ._errors import ClientStateError, ProtocolError, UsageError
 from ._poller import Poller
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
@@ -50,11 +51,21 @@ class RetabClient:
         allow_insecure_http: allow sending the key over plain ``http://`` to a host
             that is not loopback.
         user_agent: replaces the default ``User-Agent``.
-        max_response_bytes: a larger response body is refused with :class:`DecodeError`.
+        max_response_bytes: a larger response body (counted after decompression) is
+            refused with :class:`DecodeError`.
         clock: what the run machinery reads time from (poll spacing, wait deadlines,
             batch timeouts, the clean-up cancel's grace); the system clock by default.
             Tests pass a :class:`retab_async.testing.ManualClock` to decide time
             themselves. Per-request HTTP timeouts always run on real time.
+
+    A ``429`` or ``503`` with ``Retry-After`` pauses every request of the client (up to
+    ``retry.max_retry_after`` seconds). The pause counts against each request's
+    ``timeout`` and the retry policy's budget: a request that cannot be sent before
+    its deadline fails at once with :class:`PauseTimeout`. Cancels are not held back
+    by the pause, so a clean-up cancel still reaches the server.
+
+    A client belongs to the event loop that opened it; using it from another loop
+    raises :class:`ClientStateError`.
 
     Raises:
         UsageError: no API key, or a base URL that is not acceptable.
@@ -106,6 +117,7 @@ class RetabClient:
         self.poller = Poller(self, poll or PollPolicy(), self.clock)
         self._state: _State = "unopened"
         self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._classifications: Classifications | None = None
 
     def __repr__(self) -> str:
@@ -134,14 +146,21 @@ class RetabClient:
         """
         if self._state != "unopened":
             raise ClientStateError(f"cannot open a client that is {self._state}; make a new one")
+        self._loop = asyncio.get_running_loop()
         await self._transport.open()
         self._state = "open"
         return self
 
     async def aclose(self) -> None:
-        """Stop polling and close the HTTP session. Safe to call more than once."""
+        """Stop polling and close the HTTP session. Safe to call more than once.
+
+        Raises :class:`ClientStateError` when called from another event loop than
+        the one that opened the client (which alone can close its connections).
+        """
         if self._state == "closed":
             return
+        if self._state == "open":
+            self._check_loop()
         self._state = "closed"
         try:
             await self.poller.aclose()
@@ -161,6 +180,8 @@ class RetabClient:
 
     def _require_open(self) -> Transport:
         if self._state == "open":
+            if self._loop is not asyncio.get_running_loop():
+                self._check_loop()
             return self._transport
         if self._state == "unopened":
             raise ClientStateError(
@@ -168,6 +189,18 @@ class RetabClient:
                 "or 'await client.open()' first"
             )
         raise ClientStateError("the client is closed; make a new RetabClient")
+
+    def _check_loop(self) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not self._loop:
+            raise ClientStateError(
+                "this client was opened in another event loop (a second asyncio.run(), "
+                "another thread?) and its connections belong to that loop: open one "
+                "client per event loop"
+            )
 
     def resume(self, token: str) -> RunHandle[Any]:
         """A handle on the run that ``token`` (from :attr:`RunHandle.token`) describes.
@@ -194,23 +227,40 @@ class RetabClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        expect_id: str | None = None,
+        bypass_pause: bool = False,
     ) -> _T:
         """Send a request under the retry policy and decode the answer.
 
+        Each attempt gets ``timeout`` seconds (default: the client's), cut to what is
+        left of the retry policy's total budget. With ``expect_id`` the decoded record
+        must carry that id. ``bypass_pause`` sends it even while the client is paused
+        by a ``Retry-After`` (for cancels).
+
         Raises :class:`ClientStateError`, :class:`TransportError` subclasses,
-        :class:`APIStatusError` subclasses, or :class:`DecodeError`.
+        :class:`APIStatusError` subclasses, :class:`DecodeError`, or
+        :class:`ProtocolError` (a redirect, or a record of another id).
         """
         transport = self._require_open()
+        per_attempt = self.timeout if timeout is None else timeout
 
-        async def attempt(number: int) -> _T:
+        async def attempt(number: int, budget: float | None) -> _T:
+            seconds = per_attempt if budget is None or budget >= per_attempt else budget
             response = await transport.send(
-                method, path, params=params, body=body, headers=headers, timeout=timeout
+                method,
+                path,
+                params=params,
+                body=body,
+                headers=headers,
+                timeout=seconds,
+                bypass_pause=bypass_pause,
             )
             if not 200 <= response.status < 300:
-                error = error_for_status(response)
-                error.attempt = number
-                raise error
-            return decode(response)
+                raise error_for_status(response, attempt=number)
+            result = decode(response)
+            if expect_id is not None:
+                _check_id(result, expect_id, response)
+            return result
 
         self._in_flight += 1
         try:
@@ -227,6 +277,19 @@ class RetabClient:
     def pause(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (what a 429 does)."""
         self._transport.pause(seconds)
+
+
+def _check_id(record: object, expected: str, response: Response) -> None:
+    got = getattr(record, "id", None)
+    if got != expected:
+        raise ProtocolError(
+            f"{response.method} {response.url}: asked for {expected!r} but the server "
+            f"answered with the record of {got!r}",
+            method=response.method,
+            url=response.url,
+            status=response.status,
+            request_id=response.request_id,
+        )
 
 
 def no_body(_: Response) -> None:

@@ -6,10 +6,11 @@
     ├── UsageError                  bad arguments, caught before anything is sent
     │   ├── DocumentError           a document that cannot be read or sent
     │   └── TokenError              a run token that is malformed, tampered with or foreign
-    ├── ClientStateError            a client used before it was opened or after it was closed
+    ├── ClientStateError            a client used unopened, closed, or from another event loop
     ├── TransportError              no HTTP response was received
     │   ├── ConnectError            the connection could not be made or was dropped
-    │   └── RequestTimeout          the per-request timeout elapsed
+    │   └── RequestTimeout          the per-request timeout (or the retry budget) elapsed
+    │       └── PauseTimeout        a client-wide Retry-After pause outlasts the deadline
     ├── APIStatusError              the server answered with a non-2xx status
     │   ├── BadRequestError         400
     │   ├── AuthenticationError     401
@@ -19,7 +20,8 @@
     │   ├── UnprocessableEntityError 422
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
-    ├── DecodeError                 a 2xx body that is not the expected JSON
+    ├── DecodeError                 a 2xx body that is not the expected JSON (or is too large)
+    ├── ProtocolError               an answer the API never gives: a redirect, another run's record
     └── RunError                    a background run did not end as hoped
         ├── RunFailed               the run ended ``failed`` (carries the server's error)
         ├── RunCancelled            the run ended ``cancelled``
@@ -47,7 +49,9 @@ __all__ = [
     "DecodeError",
     "DocumentError",
     "NotFoundError",
+    "PauseTimeout",
     "PermissionDeniedError",
+    "ProtocolError",
     "RateLimitError",
     "RequestTimeout",
     "RetabError",
@@ -80,7 +84,8 @@ class TokenError(UsageError):
 
 
 class ClientStateError(RetabError, RuntimeError):
-    """The client is not open: it was never entered, or it was closed already."""
+    """The client cannot be used here: it was never entered, it was closed already, or
+    it was opened in another event loop (a client belongs to the loop that opened it)."""
 
 
 class TransportError(RetabError):
@@ -102,7 +107,23 @@ class ConnectError(TransportError):
 
 
 class RequestTimeout(TransportError):
-    """The per-request timeout elapsed (this is not a wait deadline)."""
+    """The per-request timeout elapsed, or the retry policy's total budget ran out
+    during an attempt (this is not a wait deadline)."""
+
+
+class PauseTimeout(RequestTimeout):
+    """The client is paused (a ``429``/``503`` asked to wait with ``Retry-After``) for
+    longer than this request's deadline allows; nothing was sent.
+
+    Raised at once rather than at the deadline: waiting could not help.
+
+    Attributes:
+        retry_after: seconds left in the client-wide pause.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, retry_after: float) -> None:
+        super().__init__(message, method=method, url=url)
+        self.retry_after = retry_after
 
 
 class APIStatusError(RetabError):
@@ -119,8 +140,6 @@ class APIStatusError(RetabError):
         attempt: which attempt of the request got this answer (1 for the first).
     """
 
-    attempt: int = 1
-
     def __init__(
         self,
         *,
@@ -132,6 +151,7 @@ class APIStatusError(RetabError):
         retry_after: float | None,
         method: str,
         url: str,
+        attempt: int = 1,
     ) -> None:
         self.status = status
         self.error = error
@@ -141,6 +161,7 @@ class APIStatusError(RetabError):
         self.retry_after = retry_after
         self.method = method
         self.url = url
+        self.attempt = attempt
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -215,6 +236,38 @@ class DecodeError(RetabError):
         self.body = raw[:2000]
         self.status = status
         self.request_id = request_id
+
+
+class ProtocolError(RetabError):
+    """The server answered in a way the API never does, so the answer is not trusted.
+
+    Raised for a redirect (never followed: it could downgrade ``https://`` to plain
+    ``http://`` or lead to another host) and for a record whose id is not the id
+    that was asked for. Never retried.
+
+    Attributes:
+        method, url: what was requested.
+        status: the HTTP status of the answer.
+        request_id: the ``x-request-id`` header, when known.
+        location: where a redirect pointed (``None`` for other violations).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        request_id: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+        self.status = status
+        self.request_id = request_id
+        self.location = location
 
 
 class RunError(RetabError):

@@ -43,6 +43,7 @@ from ._errors import (
     ClientStateError,
     DecodeError,
     NotFoundError,
+    PauseTimeout,
     RetabError,
 )
 from ._polling import PollPolicy, PollStats, RateLimiter
@@ -397,6 +398,7 @@ class Poller:
                 params={"include_output": "true" if full else "false"},
                 timeout=self.policy.request_timeout,
                 retry=_ONCE,
+                expect_id=watch.run_id,
             )
 
     async def _poll(self, watch: Watch, full: bool = False) -> None:
@@ -431,7 +433,7 @@ class Poller:
         if is_transient(exc):
             self.stats.transient_errors += 1
             delay = self.policy.interval(age)
-            if isinstance(exc, APIStatusError) and exc.retry_after:
+            if isinstance(exc, (APIStatusError, PauseTimeout)) and exc.retry_after:
                 delay = max(delay, min(exc.retry_after, self.client.retry.max_retry_after))
             self._schedule(watch, delay)
             return

@@ -41,7 +41,9 @@ class RetryPolicy:
     """How requests are retried.
 
     A request is tried at most ``attempts`` times and never past ``timeout`` seconds
-    from its first attempt. Between attempts we wait ``wait_initial * wait_exp_base**n``
+    from its first attempt: an attempt in flight is cut short when the budget runs
+    out (:class:`RequestTimeout`), and no retry starts whose wait would pass it (the
+    last error is raised at once). Between attempts we wait ``wait_initial * wait_exp_base**n``
     (capped at ``wait_max``) plus up to ``wait_jitter`` seconds of random jitter, or
     the server's ``Retry-After`` when it gave one, capped at ``max_retry_after``.
     Connection errors, timeouts, 408, 429 and 5xx are retried; other 4xx never are.
@@ -89,15 +91,16 @@ class RetryPolicy:
         base = self.wait_initial * self.wait_exp_base ** (retry_number - 1)
         return min(base, self.wait_max) + random.uniform(0.0, self.wait_jitter)
 
-    async def call(self, attempt: Callable[[int], Awaitable[_T]]) -> _T:
-        """Run ``attempt(n)`` (n counts from 1) until it succeeds or the policy gives up.
+    async def call(self, attempt: Callable[[int, float | None], Awaitable[_T]]) -> _T:
+        """Run ``attempt(n, budget)`` until it succeeds or the policy gives up.
 
-        Raises the last error when every allowed attempt failed, or at once when the
-        error is not transient.
+        ``n`` counts from 1; ``budget`` is the seconds left of ``timeout`` (``None``
+        without one), which the attempt must not overrun. Raises the last error when
+        every allowed attempt failed, or at once when the error is not transient.
         """
         started = time.monotonic()
         try:
-            return await attempt(1)
+            return await attempt(1, self.timeout)
         except RetabError as exc:
             if self.attempts == 1 or not is_transient(exc):
                 raise
@@ -107,7 +110,9 @@ class RetryPolicy:
         await anyio.sleep(first_wait)
         return await self._retry(attempt, started)
 
-    async def _retry(self, attempt: Callable[[int], Awaitable[_T]], started: float) -> _T:
+    async def _retry(
+        self, attempt: Callable[[int, float | None], Awaitable[_T]], started: float
+    ) -> _T:
         number = 1
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.attempts - 1)
         if self.timeout is not None:
@@ -121,7 +126,10 @@ class RetryPolicy:
         async def again() -> _T:
             nonlocal number
             number += 1
-            return await attempt(number)
+            budget = None
+            if self.timeout is not None:
+                budget = self.timeout - (time.monotonic() - started)
+            return await attempt(number, budget)
 
         retrying = tenacity.AsyncRetrying(
             stop=stop,

@@ -25,7 +25,9 @@ __all__ = ["CANCEL_GRACE", "RunHandle", "RunWatch"]
 _log = logging.getLogger("retab_async")
 
 CANCEL_GRACE = 10.0
-"""Seconds a cleanup cancel may take before we give up on it."""
+"""Seconds a clean-up cancel may take before we give up on it (the default of
+``cancel_grace``). A clean-up cancel is not held back by a client-wide
+``Retry-After`` pause."""
 
 _CANCEL_NOT_FOUND_RETRIES = 4
 
@@ -100,12 +102,23 @@ class RunHandle(Generic[R]):
             self.primitive.record_path(self.id),
             self.primitive.decode,
             params={"include_output": "true"},
+            expect_id=self.id,
         )
         self._client.poller.report(self.primitive, record, full=True)
         return self._take(record, full=True)
 
-    async def settle(self, timeout: float | None = None, *, cancel_on_timeout: bool = False) -> R:
+    async def settle(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        cancel_grace: float = CANCEL_GRACE,
+    ) -> R:
         """Wait until the run is terminal and return its final record, whatever the status.
+
+        With ``cancel_on_timeout``, a timed-out wait then cancels the run on the
+        server, for at most ``cancel_grace`` more seconds: it may take up to
+        ``timeout + cancel_grace`` in all.
 
         Raises:
             WaitTimeout: ``timeout`` seconds passed first (after cancelling the run
@@ -116,8 +129,11 @@ class RunHandle(Generic[R]):
         """
         if timeout is not None and (timeout < 0 or timeout != timeout):
             raise UsageError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
+        if not cancel_grace >= 0:
+            raise UsageError(f"cancel_grace must be >= 0 seconds, not {cancel_grace!r}")
         if self.done and self._full:
             return self._record  # type: ignore[return-value]
+        self._client._require_open()  # a clear error for a closed client or another loop
         clock = self._client.clock
         started = clock.now()
         poller = self._client.poller
@@ -130,11 +146,12 @@ class RunHandle(Generic[R]):
                 self._record = watch.record
         finally:
             poller.release(watch)
-        raise await self._timeout_error(clock.now() - started, cancel_on_timeout)
+        grace = cancel_grace if cancel_on_timeout else None
+        raise await self._timeout_error(clock.now() - started, grace)
 
-    async def _timeout_error(self, elapsed: float, cancel: bool) -> WaitTimeout:
-        """The :class:`WaitTimeout` to raise, after cancelling the run if asked."""
-        cancelled = await self._cancel_quietly() if cancel else False
+    async def _timeout_error(self, elapsed: float, cancel_grace: float | None) -> WaitTimeout:
+        """The :class:`WaitTimeout` to raise, after cancelling the run if given a grace."""
+        cancelled = False if cancel_grace is None else await self._cancel_quietly(cancel_grace)
         return WaitTimeout(
             run_id=self.id,
             status=self.status,
@@ -143,8 +160,18 @@ class RunHandle(Generic[R]):
             record=self._record,
         )
 
-    async def wait(self, timeout: float | None = None, *, cancel_on_timeout: bool = False) -> R:
+    async def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        cancel_grace: float = CANCEL_GRACE,
+    ) -> R:
         """Wait for the run to complete and return its record, with its output.
+
+        With ``cancel_on_timeout``, a timed-out wait then cancels the run on the
+        server, for at most ``cancel_grace`` more seconds: it may take up to
+        ``timeout + cancel_grace`` in all.
 
         Raises:
             RunFailed: the run ended ``failed``; ``.error`` is the server's error.
@@ -153,7 +180,9 @@ class RunHandle(Generic[R]):
             UsageError: ``timeout`` is negative.
             APIStatusError: polling hit an error that will not go away.
         """
-        record = await self.settle(timeout, cancel_on_timeout=cancel_on_timeout)
+        record = await self.settle(
+            timeout, cancel_on_timeout=cancel_on_timeout, cancel_grace=cancel_grace
+        )
         _raise_for_outcome(self.id, record)
         return record
 
@@ -185,7 +214,9 @@ class RunHandle(Generic[R]):
         clock = self._client.clock
         for attempt in range(_CANCEL_NOT_FOUND_RETRIES + 1):
             try:
-                return await self._client.request("POST", path, self.primitive.decode)
+                return await self._client.request(
+                    "POST", path, self.primitive.decode, expect_id=self.id, bypass_pause=True
+                )
             except NotFoundError:
                 young = clock.now() - self._born < self._client.poller.policy.not_found_grace
                 if not young or attempt == _CANCEL_NOT_FOUND_RETRIES:
@@ -193,16 +224,17 @@ class RunHandle(Generic[R]):
                 await clock.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _cancel_quietly(self) -> bool:
-        """Cancel on the server during cleanup: shielded, bounded, never raising."""
-        with self._client.clock.move_on_after(CANCEL_GRACE, shield=True):
+    async def _cancel_quietly(self, grace: float = CANCEL_GRACE) -> bool:
+        """Cancel on the server during cleanup: shielded, bounded by ``grace`` seconds,
+        past any client-wide pause, never raising."""
+        with self._client.clock.move_on_after(grace, shield=True):
             try:
                 record = await self.cancel()
             except RetabError as exc:
                 _log.warning("could not cancel run %s: %s", self.id, exc)
                 return False
             return record.status == "cancelled"
-        _log.warning("cancelling run %s took longer than %ss; gave up", self.id, CANCEL_GRACE)
+        _log.warning("cancelling run %s took longer than %ss; gave up", self.id, grace)
         return False
 
     def watch(self) -> RunWatch[R]:

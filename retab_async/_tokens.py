@@ -47,12 +47,14 @@ def encode_token(primitive: Primitive[Any], run_id: str, base_url: str, key: str
 def decode_token(token: object, *, base_url: str) -> tuple[Primitive[Any], str, str | None]:
     """Check a token and return ``(primitive, run id, idempotency key)``.
 
-    Raises :class:`TokenError` when the token is not a string of our format, its
+    Raises :class:`TokenError` when the token is not an ASCII string of our format, its
     checksum does not match, it names an unknown primitive or a bad id, or it was
     made for another base URL than ``base_url``.
     """
     if not isinstance(token, str):
         raise TokenError(f"a run token is a string, not {type(token).__name__}")
+    if not token.isascii():
+        raise TokenError("not a run token: it contains non-ASCII characters")
     parts = token.strip().split(".")
     if len(parts) != 3 or parts[0] != _PREFIX:
         raise TokenError("not a run token (expected 'rtab1.<data>.<checksum>')")

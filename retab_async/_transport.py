@@ -1,6 +1,21 @@
 """The HTTP edge: the aiohttp session, headers, timeouts, and the translation of
 aiohttp failures and error statuses into our exceptions. Nothing from aiohttp
 leaves this module.
+
+What the edge refuses, whatever the server sends:
+
+* a body larger than ``max_response_bytes`` *after decoding*: ``gzip`` and
+  ``deflate`` bodies are inflated here, a bounded piece at a time, so a small
+  compressed body that inflates to gigabytes is stopped at the limit;
+* a redirect: the API never redirects, and following one could send the key
+  over plain ``http://`` or to another host, so any ``3xx`` is a
+  :class:`ProtocolError` naming its ``Location``.
+
+The client-wide pause (a ``429`` or ``503`` with ``Retry-After``) counts against
+each request's timeout: a request whose deadline falls inside the pause fails at
+once with :class:`PauseTimeout`. Cancels pass the pause (``bypass_pause``): a
+cancel stops work on the server, which is what the pause asks for, and a clean-up
+cancel held back by it would leave a run going.
 """
 
 from __future__ import annotations
@@ -12,6 +27,7 @@ import io
 import ipaddress
 import logging
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +44,9 @@ from ._errors import (
     ConnectError,
     DecodeError,
     NotFoundError,
+    PauseTimeout,
     PermissionDeniedError,
+    ProtocolError,
     RateLimitError,
     RequestTimeout,
     RetabError,
@@ -56,6 +74,10 @@ if TYPE_CHECKING:
 # retab_async stays cheap for programs that only use its models and errors.
 USER_AGENT = f"retab-async/{__version__}"
 _STREAM_ABOVE = 1024 * 1024
+_READ_CHUNK = 64 * 1024
+_TIMEOUTS_KEPT = 16
+# wbits for zlib: a gzip wrapper, or a zlib wrapper (raw deflate is tried as a fallback).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -143,8 +165,8 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
-def error_for_status(response: Response) -> APIStatusError:
-    """The :class:`APIStatusError` subclass for a non-2xx response."""
+def error_for_status(response: Response, *, attempt: int = 1) -> APIStatusError:
+    """The :class:`APIStatusError` subclass for a non-2xx response to attempt ``attempt``."""
     if response.status >= 500:
         cls: type[APIStatusError] = ServerError
     else:
@@ -158,6 +180,7 @@ def error_for_status(response: Response) -> APIStatusError:
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         method=response.method,
         url=response.url,
+        attempt=attempt,
     )
 
 
@@ -199,6 +222,8 @@ class Transport:
             "Authorization": f"Bearer {api_key}",
             "User-Agent": user_agent or USER_AGENT,
             "Accept": "application/json",
+            # We inflate bodies ourselves (bounded, see _read): only what we can inflate.
+            "Accept-Encoding": "gzip, deflate",
         }
         self._timeout = timeout
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -230,7 +255,7 @@ class Transport:
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
-            auto_decompress=True,
+            auto_decompress=False,
             raise_for_status=False,
             skip_auto_headers=("Content-Type",),
         )
@@ -265,20 +290,30 @@ class Transport:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        bypass_pause: bool = False,
     ) -> Response:
         """Send one request and read the whole response.
 
-        ``path`` must be percent-encoded already. Raises :class:`TransportError`
-        subclasses for failures without a response; any status is returned as is.
+        ``path`` must be percent-encoded already. ``timeout`` (default: the client's)
+        covers any wait in the client-wide pause, which ``bypass_pause`` skips.
+        Raises :class:`TransportError` subclasses for failures without a response
+        (:class:`PauseTimeout` when the pause outlasts ``timeout``),
+        :class:`ProtocolError` for a redirect and :class:`DecodeError` for a body over
+        the size limit; any other status is returned as is.
         """
         session, make_url = self._session, self._url
         if session is None or make_url is None:
             raise RuntimeError("transport is not open")  # the client checks first
-        if self._paused_until:
-            await self._respect_pause()
+        seconds = self._timeout if timeout is None else timeout
         text = self.base_url + path
         if params:
             text += "?" + _query(tuple(params.items()))
+        if self._paused_until and not bypass_pause:
+            seconds = await self._respect_pause(seconds, method, text)
+        if seconds <= 0:
+            raise RequestTimeout(
+                f"{method} {text}: no time left to send it", method=method, url=text
+            )
         url = make_url(text, encoded=True)
         extra: dict[str, Any] = {}
         if body is not None:
@@ -287,8 +322,15 @@ class Transport:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with session.request(
-                method, url, headers=headers, timeout=self._client_timeout(timeout), **extra
+                method,
+                url,
+                headers=headers,
+                timeout=self._client_timeout(seconds),
+                allow_redirects=False,
+                **extra,
             ) as resp:
+                if 300 <= resp.status < 400:
+                    raise _redirected(resp, method, text)
                 data = await self._read(resp, method, text)
                 # The headers proxy stays valid after release and is case-insensitive.
                 response = Response(resp.status, resp.headers, data, method, text)
@@ -301,8 +343,15 @@ class Transport:
         return response
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
-        """The whole body, refusing one larger than ``max_response_bytes``."""
+        """The whole (decoded) body, refusing one larger than ``max_response_bytes``.
+
+        Compressed bodies are inflated a bounded piece at a time, so at most about
+        ``max_response_bytes`` is ever held, however far the body would inflate.
+        """
         limit = self._max_response_bytes
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        if encoding and encoding != "identity":
+            return await self._inflate(resp, encoding, method, url)
         length = resp.content_length
         if length is not None:
             if length > limit:
@@ -310,28 +359,113 @@ class Transport:
             return await resp.read()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
+        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise _too_large(size, limit, resp.status, method, url)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _respect_pause(self) -> None:
-        delay = self._paused_until - time.monotonic()
-        if delay > 0:
-            await anyio.sleep(delay)
+    async def _inflate(
+        self, resp: aiohttp.ClientResponse, encoding: str, method: str, url: str
+    ) -> bytes:
+        wbits = _WBITS.get(encoding)
+        if wbits is None:
+            raise DecodeError(
+                f"{method} {url}: unsupported Content-Encoding {encoding!r}", status=resp.status
+            )
+        limit = self._max_response_bytes
+        inflater = _Inflater(wbits)
+        out = bytearray()
+        try:
+            async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+                # At most one byte past the limit per step: a bomb stops right there.
+                out += inflater.feed(chunk, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise _too_large(len(out), limit, resp.status, method, url)
+        except zlib.error as exc:
+            problem = f"is not valid {encoding} ({exc})"
         else:
-            self._paused_until = 0.0
+            if inflater.complete:
+                return bytes(out)
+            problem = "was cut short"
+        raise DecodeError(
+            f"{method} {url}: the {encoding} body {problem}", status=resp.status, malformed=True
+        )
 
-    def _client_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout:
-        seconds = self._timeout if timeout is None else timeout
+    async def _respect_pause(self, seconds: float, method: str, url: str) -> float:
+        """Wait out the client-wide pause within ``seconds``; return the time left."""
+        delay = self._paused_until - time.monotonic()
+        if delay <= 0:
+            self._paused_until = 0.0
+            return seconds
+        if delay >= seconds:
+            raise PauseTimeout(
+                f"{method} {url} not sent: the client is paused for {delay:.1f}s more "
+                f"(the server's Retry-After), longer than its {seconds:.1f}s deadline",
+                method=method,
+                url=url,
+                retry_after=delay,
+            )
+        await anyio.sleep(delay)
+        return seconds - delay
+
+    def _client_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         cached = self._timeouts.get(seconds)
         if cached is None:
             import aiohttp
 
-            cached = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+            cached = aiohttp.ClientTimeout(total=seconds)
+            # The usual few values are kept; a budget's odd remainders are not.
+            if len(self._timeouts) < _TIMEOUTS_KEPT:
+                self._timeouts[seconds] = cached
         return cached
+
+
+class _Inflater:
+    """Incremental gzip/deflate decoding with a cap on the output of each step."""
+
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._zlib = zlib.decompressobj(wbits)
+        self._started = False
+
+    def feed(self, data: bytes, max_length: int) -> bytes:
+        """Inflate ``data``, producing at most ``max_length`` bytes (>= 1).
+
+        Raises ``zlib.error`` for data that is not of the encoding.
+        """
+        if not self._started and data:
+            self._started = True
+            if self._wbits == zlib.MAX_WBITS and data[0] & 0x0F != 8:
+                # Servers that send raw deflate without the zlib header.
+                self._wbits = -zlib.MAX_WBITS
+                self._zlib = zlib.decompressobj(self._wbits)
+        out = self._zlib.decompress(data, max_length)
+        while self._zlib.eof and self._zlib.unused_data and len(out) < max_length:
+            rest = self._zlib.unused_data  # a gzip body may hold several members
+            self._zlib = zlib.decompressobj(self._wbits)
+            out += self._zlib.decompress(rest, max_length - len(out))
+        return out
+
+    @property
+    def complete(self) -> bool:
+        """Whether the compressed stream ended properly (an empty body counts)."""
+        return self._zlib.eof or not self._started
+
+
+def _redirected(resp: aiohttp.ClientResponse, method: str, url: str) -> ProtocolError:
+    location = resp.headers.get("Location", "")
+    return ProtocolError(
+        f"{method} {url} was redirected ({resp.status}) to {location or 'nowhere'}: the API "
+        "never redirects, and a redirect is not followed (it could leave https:// or the "
+        "host); check the base URL",
+        method=method,
+        url=url,
+        status=resp.status,
+        request_id=resp.headers.get("x-request-id"),
+        location=location or None,
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -8,7 +8,14 @@ import gc
 import anyio
 import pytest
 
-from retab_async import ClientStateError, RetabClient, UsageError, __version__
+from retab_async import (
+    ClientStateError,
+    RetabClient,
+    RetryPolicy,
+    TokenError,
+    UsageError,
+    __version__,
+)
 from retab_async.testing import LocalRetab
 
 from .conftest import CATEGORIES, INVOICE, make_client
@@ -154,3 +161,38 @@ def test_bad_construction_arguments() -> None:
         RetabClient("sk", timeout=0)
     with pytest.raises(UsageError):
         RetabClient("sk", max_connections=0)
+
+
+def test_a_client_used_from_another_event_loop_says_so() -> None:
+    client = RetabClient("sk", "http://127.0.0.1:9", retry=RetryPolicy.never())
+    home = asyncio.new_event_loop()
+    try:
+        home.run_until_complete(client.open())
+        uses = [
+            lambda: client.classifications.get("clss_1"),
+            lambda: client.classifications.create(INVOICE, CATEGORIES),
+            lambda: client.classifications.handle("clss_1").wait(timeout=1),
+            client.aclose,
+        ]
+        for use in uses:
+            with pytest.raises(ClientStateError, match="opened in another event loop"):
+                asyncio.run(use())
+        assert client.state == "open"
+        home.run_until_complete(client.aclose())  # its own loop can still close it
+        assert client.state == "closed"
+    finally:
+        home.close()
+
+
+@pytest.mark.parametrize("where", ["body", "checksum", "prefix"])
+def test_a_token_with_non_ascii_characters_is_a_token_error(where: str) -> None:
+    client = RetabClient("sk", "https://x.test")
+    token = client.classifications.handle("clss_1").token
+    prefix, body, checksum = token.split(".")
+    parts = {
+        "body": [prefix, body[:3] + "\u00e9" + body[4:], checksum],
+        "checksum": [prefix, body, checksum[:-1] + "\u2460"],
+        "prefix": ["rtab\u0661", body, checksum],
+    }[where]
+    with pytest.raises(TokenError):
+        client.resume(".".join(parts))
