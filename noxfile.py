@@ -73,7 +73,11 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[bench]")
     if shutil.which("wrk") is None and shutil.which("apt-get") and os.geteuid() == 0:
-        session.run("apt-get", "install", "-y", "-q", "wrk", external=True, success_codes=[0, 100])
+        install = ("apt-get", "install", "-y", "-q", "wrk")
+        session.run(*install, external=True, success_codes=[0, 100])
+        if shutil.which("wrk") is None:  # a fresh machine may need its package lists first
+            session.run("apt-get", "update", "-q", external=True, success_codes=[0, 100])
+            session.run(*install, external=True, success_codes=[0, 100])
     results = Path(session.create_tmp()) / "bench-results"
     shutil.rmtree(results, ignore_errors=True)
     env = {"RETAB_BENCH_RESULTS": str(results)}

@@ -63,6 +63,7 @@ def main() -> None:
     )
     kb = (wire["bytes_in"] + wire["bytes_out"]) / n / 1000
     report.line(f"bytes on the wire per document: {kb:.1f} kB")
+    report.line(f"counterpart CPU {stats['cpu_s'] / stats['wall_s']:.0%} of its core")
     report.figure("elapsed_s", elapsed)
     report.figure("ideal_s", ideal)
     report.figure("requests_per_document", per_doc)
