@@ -86,6 +86,7 @@ def process(argv: Sequence[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 @contextlib.contextmanager
@@ -132,6 +133,7 @@ def counterpart(*args: str) -> Iterator[Counterpart]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def fetch_json(url: str) -> Any:
