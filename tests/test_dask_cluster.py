@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -318,3 +319,24 @@ def test_local_scheduler_opens_its_own_client(
     monkeypatch.setenv("RETAB_API_BASE_URL", fast_server.url)
     rows = map_bag(db.from_sequence(docs(3, "sync"), npartitions=1), categories=CATEGORIES)
     assert {r["status"] for r in rows.compute(scheduler="sync")} == {"completed"}
+
+
+# -- the example ------------------------------------------------------------------------
+
+
+def test_example_dask_pipeline(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "dask_pipeline.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAB_")}
+    out = subprocess.run(
+        [sys.executable, str(example), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "receipt-cafe.txt                 receipt" in out.stdout
+    assert "invoice-acme-hosting.txt         invoice" in out.stdout
+    assert "8 documents, 8 runs started on 2 workers" in out.stdout
+    assert "100% Completed" in out.stdout  # Dask's own progress bar

@@ -4,13 +4,13 @@
 
     import dask.bag as db
     from distributed import Client, progress
-    from retab_async.dask import RetabPlugin, map_bag
+    from retab_async.dask import RetabPlugin, map_bag, result_meta
 
     client = Client(cluster)
     client.register_plugin(RetabPlugin(concurrency=32))  # key: $RETAB_API_KEY on each worker
     rows = map_bag(db.from_sequence(paths, npartitions=40), "classifications",
                    categories=["invoice", "receipt"], batch_id="2026-12-01")
-    df = rows.to_dataframe().persist()
+    df = rows.to_dataframe(meta=result_meta()).persist()
     progress(df)
 
 Dask schedules, retries and reports; this module gives each worker one open
@@ -28,6 +28,7 @@ from ._collections import map_dataframe as map_dataframe
 from ._collections import map_futures as map_futures
 from ._jobs import Job as Job
 from ._jobs import result_columns as result_columns
+from ._jobs import result_meta as result_meta
 from ._worker import RetabPlugin as RetabPlugin
 from ._worker import WorkerStats as WorkerStats
 from ._worker import run_partition as run_partition
@@ -40,6 +41,7 @@ __all__ = [
     "map_dataframe",
     "map_futures",
     "result_columns",
+    "result_meta",
     "run_partition",
 ]
 

@@ -23,7 +23,7 @@ from .._documents import normalize_categories
 from .._errors import RunCancelled, RunFailed, UsageError
 from .._models import MIMEData
 
-__all__ = ["BASE_COLUMNS", "Job", "input_key", "make_job", "result_columns"]
+__all__ = ["BASE_COLUMNS", "Job", "input_key", "make_job", "result_columns", "result_meta"]
 
 BASE_COLUMNS = ("key", "status", "run_id")
 """The leading columns of every result row; the primitive's output fields and
@@ -134,6 +134,15 @@ def result_columns(primitive: str = "classifications") -> tuple[str, ...]:
     Raises :class:`UsageError` for an unknown primitive.
     """
     return (*BASE_COLUMNS, *output_fields(primitive), "error")
+
+
+def result_meta(primitive: str = "classifications") -> dict[str, str]:
+    """The column dtypes of a result row, as Dask's ``meta=`` takes them.
+
+    ``rows.to_dataframe(meta=result_meta())`` makes a DataFrame of a Bag of rows
+    without computing a partition to guess its columns (which would start runs).
+    """
+    return dict.fromkeys(result_columns(primitive), "object")
 
 
 def output_fields(primitive: str) -> tuple[str, ...]:
