@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 import _bare
@@ -186,7 +187,9 @@ def main() -> None:
             f"clients on the default asyncio loop; {s.rounds} interleaved rounds of "
             f"{s.seconds:g} s after {s.warmup:g} s of warm-up each; medians"
         )
-        if not have("retab"):
+        if have("retab"):
+            report.condition(f"official SDK: retab {version('retab')} (httpx, pydantic)")
+        else:
             report.condition("official SDK not installed (pip install -e '.[bench]'): not measured")
         run_id = asyncio.run(create_run(server))
         for in_flight in (64, 1):

@@ -32,6 +32,7 @@ naive loop's. A missed target is printed as MISS; the script never fails on one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import subprocess
@@ -59,7 +60,16 @@ CREATES_IN_FLIGHT = 100
 WAIT_TIMEOUT = 300.0
 
 
-async def ours(url: str, n: int, interval: float, arrived: dict[str, float]) -> None:
+class Tally:
+    """What the harness keeps: when each result arrived, when the last create ended."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.creates_done = 0.0
+        self.poller: dict[str, Any] = {}
+
+
+async def ours(url: str, n: int, interval: float, tally: Tally) -> None:
     from retab_async import RetabClient
 
     async with RetabClient(API_KEY, url) as client:
@@ -70,15 +80,19 @@ async def ours(url: str, n: int, interval: float, arrived: dict[str, float]) -> 
                 handle = await client.classifications.start(DOCUMENT, CATEGORIES, n_consensus=5)
             finally:
                 creating.release()
+            tally.creates_done = time.monotonic()
             record = await handle.wait(timeout=WAIT_TIMEOUT)
             if record.category != expected_category(record.id):
                 raise AssertionError(f"{record.id}: {record.category}")
-            arrived[record.id] = time.time()
+            tally.arrived[record.id] = time.time()
 
         await _launch(n, creating, one)
+        stats = getattr(client.poller, "stats", None)
+        if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+            tally.poller = dataclasses.asdict(stats)
 
 
-async def naive(url: str, n: int, interval: float, arrived: dict[str, float]) -> None:
+async def naive(url: str, n: int, interval: float, tally: Tally) -> None:
     import _bare
 
     body = _bare.encode(create_body())
@@ -90,6 +104,7 @@ async def naive(url: str, n: int, interval: float, arrived: dict[str, float]) ->
                 record = await _bare.create(http, url, body)
             finally:
                 creating.release()
+            tally.creates_done = time.monotonic()
             run_id = record.id
             deadline = time.monotonic() + WAIT_TIMEOUT
             while record.status not in _bare.TERMINAL:
@@ -100,7 +115,7 @@ async def naive(url: str, n: int, interval: float, arrived: dict[str, float]) ->
             record = await _bare.get(http, url, run_id, True)
             if record.output is None or record.output.category != expected_category(run_id):
                 raise AssertionError(f"{run_id}: {record.output}")
-            arrived[run_id] = time.time()
+            tally.arrived[run_id] = time.time()
 
         await _launch(n, creating, one)
 
@@ -122,16 +137,17 @@ def measure_here(
     """One strategy at one size, in this (fresh) process."""
     low, high = durations
     with counterpart("--durations", str(low), str(high), "--seed", str(n)) as server:
-        arrived: dict[str, float] = {}
+        tally = Tally()
         gc.collect()
         rss0 = current_rss_mb()
         server.reset()
         cpu0, wall0 = cpu_seconds(), time.monotonic()
-        asyncio.run(STRATEGIES[strategy](server.url, n, interval, arrived))
+        asyncio.run(STRATEGIES[strategy](server.url, n, interval, tally))
         cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
         growth = peak_rss_mb() - rss0
         stats = server.stats()
         runs = server.runs()
+    arrived = tally.arrived
     assert len(arrived) == n == len(runs), (len(arrived), n, len(runs))
     lags = [arrived[run["id"]] - run["finishes"] for run in runs]
     wire = totals(stats)
@@ -148,6 +164,8 @@ def measure_here(
         "wall_s": wall,
         "server_util": stats["cpu_s"] / stats["wall_s"],
         "interval": interval,
+        "creates_s": tally.creates_done - wall0,
+        "poller": tally.poller,
     }
 
 
@@ -190,7 +208,8 @@ def main() -> None:
     )
     header = (
         f"{'N':>6} {'strategy':<12} {'req/run':>7} {'kB/run':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
-        f"{'max':>6} {'RSS MB':>7} {'CPU ms/run':>10} {'srv CPU':>7}  requests by kind"
+        f"{'max':>6} {'RSS MB':>7} {'CPU ms/run':>10} {'srv CPU':>7} {'creates':>7} {'wall':>5}  "
+        "requests by kind"
     )
     report.line(header)
     results: dict[int, dict[str, dict[str, Any]]] = {}
@@ -206,10 +225,16 @@ def main() -> None:
             report.line(
                 f"{n:>6} {label:<12} {r['requests_per_run']:7.2f} {r['bytes_per_run'] / 1000:7.1f} "
                 f"{r['p50']:6.3f} {r['p95']:6.3f} {r['p99']:6.3f} {r['max']:6.2f} "
-                f"{r['rss_growth_mb']:7.1f} {r['cpu_s'] / n * 1000:10.2f} {r['server_util']:7.0%}  "
+                f"{r['rss_growth_mb']:7.1f} {r['cpu_s'] / n * 1000:10.2f} {r['server_util']:7.0%} "
+                f"{r['creates_s']:6.1f}s {r['wall_s']:4.0f}s  "
                 + " ".join(f"{k}={v}" for k, v in sorted(r["kinds"].items()))
             )
             report.figure(f"{n}/{name}", r)
+        if mine["poller"]:
+            counters = {k: v for k, v in mine["poller"].items() if isinstance(v, int) and v}
+            report.line(
+                f"{'':>6} retab-async poller: " + " ".join(f"{k}={v}" for k, v in counters.items())
+            )
     for n in sizes:
         verdicts(report, n, results[n], final=n == sizes[-1])
     report.write()
