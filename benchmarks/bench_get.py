@@ -163,7 +163,7 @@ def measure(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> di
 
 def profile(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> None:
     """Where retab-async's client time goes (cProfile, by own time)."""
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: the machine may be busy
     profiler.enable()
     asyncio.run(ours(server, run_id, in_flight, s))
     profiler.disable()
