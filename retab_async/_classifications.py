@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+import anyio
 import msgspec
 
 from ._client import RetabClient, no_body
 from ._documents import CategoryLike, DocumentLike, normalize_categories, to_mime_data
-from ._errors import NotFoundError, UsageError
+from ._errors import DecodeError, NotFoundError, RetabError, ServerError, TransportError, UsageError
 from ._models import Classification, Page
 from ._primitives import CLASSIFICATIONS, check_id
-from ._runs import RunHandle
+from ._runs import CANCEL_GRACE, RunHandle
 from ._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
@@ -64,13 +65,22 @@ class Classifications:
         with a ``queued`` record; prefer :meth:`start`, which gives a :class:`RunHandle`.
 
         The request carries an ``Idempotency-Key`` (yours, or a fresh one) reused on
-        every retry, so a retried create never starts a second run.
+        every retry, so a retried create never starts a second run. When the create
+        fails, the error's ``idempotency_key`` is that key: calling ``create`` again
+        with the same arguments and ``idempotency_key=error.idempotency_key`` (within
+        24 hours) returns the run the first call started, or starts it, exactly once.
+        A cancelled call cannot carry the key: pass your own ``idempotency_key`` if
+        you need to recover a run after cancelling its create. Without one, a
+        background create cancelled in flight is replayed and its run cancelled on
+        the server (see :meth:`start`).
 
         Raises:
             DocumentError: the document cannot be read or sent.
             UsageError: bad categories or options (nothing is sent).
-            APIStatusError, TransportError, DecodeError: as the request fails.
+            APIStatusError, TransportError, DecodeError: as the request fails; each
+                carries ``idempotency_key``.
         """
+        key = _idempotency_key(idempotency_key)
         body = await self._create_body(
             document,
             categories,
@@ -81,7 +91,10 @@ class Classifications:
             bust_cache,
             background,
         )
-        return await self._send_create(body, _idempotency_key(idempotency_key), background)
+        if not background:
+            return await self._send_create(body, key, background)
+        unreachable = idempotency_key is None
+        return await self._create_in_background(body, key, on_cancel=unreachable, on_error=False)
 
     async def _create_body(
         self,
@@ -114,14 +127,54 @@ class Classifications:
 
     async def _send_create(self, body: bytes, key: str, background: bool) -> Classification:
         timeout = None if background else self._client.sync_timeout
-        return await self._client.request(
-            "POST",
-            CLASSIFICATIONS.path,
-            CLASSIFICATIONS.decode,
-            body=body,
-            headers={"Idempotency-Key": key},
-            timeout=timeout,
-        )
+        try:
+            return await self._client.request(
+                "POST",
+                CLASSIFICATIONS.path,
+                CLASSIFICATIONS.decode,
+                body=body,
+                headers={"Idempotency-Key": key},
+                timeout=timeout,
+            )
+        except RetabError as exc:
+            # Errors are built below the create, which alone knows what the key means.
+            exc.idempotency_key = key
+            raise
+
+    async def _create_in_background(
+        self, body: bytes, key: str, *, on_cancel: bool, on_error: bool
+    ) -> Classification:
+        """Send a background create. If it is cancelled in flight (``on_cancel``), or
+        fails so that a run may have started anyway (``on_error``), the run is found
+        (the create replayed with its key) and cancelled before the exception goes on."""
+        try:
+            return await self._send_create(body, key, True)
+        except anyio.get_cancelled_exc_class():
+            if on_cancel:
+                await self._abandon_create(body, key)
+            raise
+        except RetabError as exc:
+            if on_error and _may_have_started(exc):
+                await self._abandon_create(body, key)
+            raise
+
+    async def _abandon_create(self, body: bytes, key: str) -> None:
+        """Replay an interrupted create and cancel its run: shielded, bounded by
+        ``CANCEL_GRACE`` on the client's clock, never raising."""
+        with self._client.clock.move_on_after(CANCEL_GRACE, shield=True):
+            try:
+                record = await self._send_create(body, key, True)
+            except RetabError as exc:
+                _log.warning(
+                    "could not find the run of an interrupted create (key %s): %s", key, exc
+                )
+                return
+            handle = RunHandle(
+                self._client, CLASSIFICATIONS, record.id, record=record, idempotency_key=key
+            )
+            await handle._cancel_quietly()
+            return
+        _log.warning("cancelling the run of an interrupted create (key %s) took too long", key)
 
     async def start(
         self,
@@ -137,14 +190,50 @@ class Classifications:
     ) -> RunHandle[Classification]:
         """Start a background classification and return its :class:`RunHandle`.
 
-        Takes the options of :meth:`create`; raises what it raises.
+        Takes the options of :meth:`create`; raises what it raises, each error with
+        the create's ``idempotency_key`` so that the run can be recovered (call
+        ``start`` again with it).
+
+        Cancelled while the create is in flight, ``start`` leaves no run that nobody
+        can reach: without your own ``idempotency_key`` it replays the create with the
+        key it made and cancels the run on the server (shielded, bounded by
+        ``CANCEL_GRACE``) before the cancellation goes on. With your own key the run is
+        yours: ``start`` again with that key (within 24 hours) returns its handle.
         """
+        return await self._start(
+            document,
+            categories,
+            model=model,
+            first_n_pages=first_n_pages,
+            instructions=instructions,
+            n_consensus=n_consensus,
+            bust_cache=bust_cache,
+            idempotency_key=idempotency_key,
+            owned=False,
+        )
+
+    async def _start(
+        self,
+        document: DocumentLike,
+        categories: Iterable[CategoryLike],
+        *,
+        model: str = "retab-small",
+        first_n_pages: int | None = None,
+        instructions: str | None = None,
+        n_consensus: int = 1,
+        bust_cache: bool = False,
+        idempotency_key: str | None = None,
+        owned: bool,
+    ) -> RunHandle[Classification]:
+        """:meth:`start`; ``owned``: the caller holds the run only while it runs (``run()``),
+        so a create that is cancelled or fails uncertainly never leaves its run going."""
         key = _idempotency_key(idempotency_key)
         born = self._client.clock.now()
         body = await self._create_body(
             document, categories, model, first_n_pages, instructions, n_consensus, bust_cache, True
         )
-        record = await self._send_create(body, key, True)
+        on_cancel = owned or idempotency_key is None
+        record = await self._create_in_background(body, key, on_cancel=on_cancel, on_error=owned)
         return RunHandle(
             self._client, CLASSIFICATIONS, record.id, record=record, idempotency_key=key, born=born
         )
@@ -161,9 +250,12 @@ class Classifications:
         If the block is left by an exception or by cancellation while the run is not
         terminal, the run is cancelled on the server (shielded, bounded in time) and
         the exception propagates. Leaving the block normally leaves the run as it is.
-        Takes the options of :meth:`start`.
+        The same holds before the block is entered: a create cancelled in flight, or
+        failing so that a run may have started (a timeout, a dropped connection, a
+        5xx), is replayed with its ``Idempotency-Key`` and its run cancelled, so no
+        run outlives the block. Takes the options of :meth:`start`.
         """
-        handle = await self.start(document, categories, **options)
+        handle = await self._start(document, categories, owned=True, **options)
         try:
             yield handle
         except BaseException:
@@ -379,6 +471,13 @@ class Paginator(Generic[_T]):
         """Iterate whole pages instead of records."""
         while (page := await self._next_page()) is not None:
             yield page
+
+
+def _may_have_started(exc: RetabError) -> bool:
+    """Whether a create that failed with ``exc`` may still have started its run."""
+    if isinstance(exc, DecodeError):
+        return exc.malformed
+    return isinstance(exc, (TransportError, ServerError))
 
 
 def _idempotency_key(key: str | None) -> str:

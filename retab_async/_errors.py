@@ -68,7 +68,17 @@ __all__ = [
 
 
 class RetabError(Exception):
-    """Root of every error raised by retab-async."""
+    """Root of every error raised by retab-async.
+
+    Attributes:
+        idempotency_key: on an error of a create, the ``Idempotency-Key`` it was
+            sent with (``None`` elsewhere). The create may have started a run even
+            so (a timeout, a dropped connection, a 5xx): calling it again with the
+            same arguments and ``idempotency_key=error.idempotency_key`` within 24
+            hours returns that run, or starts it, exactly once.
+    """
+
+    idempotency_key: str | None = None
 
 
 class UsageError(RetabError, ValueError):
