@@ -20,10 +20,13 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from ._client import RetabClient
 
 __all__ = ["SYSTEM_CLOCK", "Clock", "ManualClock", "SystemClock"]
 
@@ -183,6 +186,36 @@ class ManualClock:
         self.advance(step)
         return step
 
+    async def drive(
+        self,
+        client: RetabClient,
+        until: Callable[[], bool],
+        *,
+        step: float | None = None,
+        max_steps: int = 100_000,
+    ) -> None:
+        """Move time on, each time ``client`` waits for it, until ``until()`` is true.
+
+        "Waits for it": no request of the client is in flight and its poller sleeps
+        until a later moment. Then the clock advances by ``step`` seconds, or (by
+        default) to the next sleeper or deadline. Run it beside the code under test::
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(handle.wait)
+                await clock.drive(client, until=lambda: handle.done)
+
+        Raises :class:`RuntimeError` after ``max_steps`` steps.
+        """
+        for _ in range(max_steps):
+            await _until_waiting(client)
+            if until():
+                return
+            if step is None:
+                self.advance_to_next()
+            else:
+                self.advance(step)
+        raise RuntimeError(f"still not done after {max_steps} steps of {self!r}")
+
     def _add(self, due: float, action: Callable[[], object]) -> _Timer:
         timer = _Timer(due, action)
         heapq.heappush(self._timers, (due, next(self._order), timer))
@@ -192,3 +225,13 @@ class ManualClock:
         timers = self._timers
         while timers and timers[0][2].dead:
             heapq.heappop(timers)
+
+
+async def _until_waiting(client: RetabClient) -> None:
+    """Return once ``client`` has nothing to do until time moves on."""
+    while True:
+        for _ in range(5):  # let woken waiters run: no I/O involved
+            await anyio.lowlevel.checkpoint()
+        if client.poller.idle and not client.requests_in_flight:
+            return
+        await anyio.sleep(0.0005)  # a request is in flight on real sockets, in real time

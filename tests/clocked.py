@@ -1,24 +1,18 @@
-"""Driving a :class:`ManualClock`: time moves only when the client has nothing else to do."""
+"""Driving a :class:`ManualClock` from tests: time moves only when the client waits for it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import anyio.lowlevel
-
 from retab_async import RetabClient
+from retab_async._clock import _until_waiting
 from retab_async.testing import ManualClock
 
 
 async def settle(client: RetabClient) -> None:
     """Return once the client waits for time to move on: every request answered, and
     the poller asleep until a later moment."""
-    while True:
-        for _ in range(5):  # let woken waiters run (no I/O involved)
-            await anyio.lowlevel.checkpoint()
-        if client.poller.idle and not client.requests_in_flight:
-            return
-        await anyio.sleep(0.0005)  # a request is in flight: real time, real sockets
+    await _until_waiting(client)
 
 
 async def drive(
@@ -27,16 +21,6 @@ async def drive(
     done: Callable[[], bool],
     *,
     step: float | None = None,
-    limit: int = 10_000,
 ) -> None:
-    """Advance ``clock`` (by ``step``, or to the next timer) each time the client is idle,
-    until ``done()``."""
-    for _ in range(limit):
-        await settle(client)
-        if done():
-            return
-        if step is None:
-            clock.advance_to_next()
-        else:
-            clock.advance(step)
-    raise AssertionError(f"not done after {limit} steps; {clock!r}")
+    """``clock.drive``, with the argument order the tests use."""
+    await clock.drive(client, done, step=step)

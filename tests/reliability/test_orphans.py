@@ -11,6 +11,7 @@ cancelled, except those whose handle the caller holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 
@@ -35,10 +36,8 @@ async def _cancel_after(delay: float, native: bool, work: Callable[[], Awaitable
     task = asyncio.ensure_future(work())
     await asyncio.sleep(delay)
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def _run_body(client: RetabClient) -> None:
@@ -53,7 +52,7 @@ async def _map_batch(client: RetabClient) -> None:
             pass
 
 
-def _not_cancelled(server: LocalRetab, reachable: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _not_cancelled(server: LocalRetab, reachable: frozenset[str] = frozenset()) -> list[str]:
     return [r.id for r in server.runs if r.status != "cancelled" and r.id not in reachable]
 
 
@@ -86,7 +85,7 @@ async def test_random_cancellations_of_start_leave_only_handles_the_caller_holds
             for i in range(40):
                 await _cancel_after(rng.uniform(0.0, 0.02), native=i % 2 == 1, work=start)
         assert len(server.runs) > len(held)  # some creates were cut off in flight...
-        assert _not_cancelled(server, held) == []  # ...and their runs were cancelled
+        assert _not_cancelled(server, frozenset(held)) == []  # ...and their runs were cancelled
 
 
 async def test_a_timed_out_create_gives_its_key_to_recover_the_run() -> None:
