@@ -15,7 +15,7 @@ waits for 200 runs:
 
 No time is scaled: the runs last what they say. To keep the wall time bounded,
 the runs of every strategy overlap, each starting at a random offset within a
-window (15, 40 and 120 s for the three classes). The windows are chosen so that
+window (15, 40 and 80 s for the three classes). The windows are chosen so that
 all strategies together send a few hundred requests per second at most: the
 client process stays far from busy (its CPU utilisation is printed), so a
 strategy's lag is its own, not the queueing of the others' requests. The whole
@@ -57,7 +57,7 @@ from retab_async import PollPolicy, RetabClient
 CLASSES = [  # label, shortest and longest run, window of start times (seconds)
     ("0.3-2 s", 0.3, 2.0, 15.0),
     ("2-10 s", 2.0, 10.0, 40.0),
-    ("10-60 s", 10.0, 60.0, 120.0),
+    ("10-60 s", 10.0, 60.0, 80.0),
 ]
 FIXED = (0.25, 0.5, 1.0, 2.0)
 WAIT_TIMEOUT = 300.0

@@ -40,6 +40,7 @@ import sys
 import time
 from typing import Any
 
+import _bare
 from _common import (
     API_KEY,
     Report,
@@ -56,6 +57,8 @@ from _common import (
 from _common import parse_args as _parse_args
 from _records import CATEGORIES, DOCUMENT, SHAPE, create_body, expected_category
 
+from retab_async import RetabClient
+
 CREATES_IN_FLIGHT = 100
 WAIT_TIMEOUT = 300.0
 
@@ -70,8 +73,6 @@ class Tally:
 
 
 async def ours(url: str, n: int, interval: float, tally: Tally) -> None:
-    from retab_async import RetabClient
-
     async with RetabClient(API_KEY, url) as client:
         creating = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
@@ -93,8 +94,6 @@ async def ours(url: str, n: int, interval: float, tally: Tally) -> None:
 
 
 async def naive(url: str, n: int, interval: float, tally: Tally) -> None:
-    import _bare
-
     body = _bare.encode(create_body())
     async with _bare.session() as http:
         creating = asyncio.Semaphore(CREATES_IN_FLIGHT)
@@ -138,6 +137,7 @@ def measure_here(
     low, high = durations
     with counterpart("--durations", str(low), str(high), "--seed", str(n)) as server:
         tally = Tally()
+        # Both strategies' modules are imported already: growth is what waiting costs.
         gc.collect()
         rss0 = current_rss_mb()
         server.reset()
