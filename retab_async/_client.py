@@ -258,8 +258,8 @@ class RetabClient:
             if not 200 <= response.status < 300:
                 raise error_for_status(response, attempt=number)
             result = decode(response)
-            if expect_id is not None:
-                _check_id(result, expect_id, response)
+            if expect_id is not None and getattr(result, "id", None) != expect_id:
+                raise _mismatch(result, expect_id, response)
             return result
 
         self._in_flight += 1
@@ -279,17 +279,15 @@ class RetabClient:
         self._transport.pause(seconds)
 
 
-def _check_id(record: object, expected: str, response: Response) -> None:
-    got = getattr(record, "id", None)
-    if got != expected:
-        raise ProtocolError(
-            f"{response.method} {response.url}: asked for {expected!r} but the server "
-            f"answered with the record of {got!r}",
-            method=response.method,
-            url=response.url,
-            status=response.status,
-            request_id=response.request_id,
-        )
+def _mismatch(record: object, expected: str, response: Response) -> ProtocolError:
+    return ProtocolError(
+        f"{response.method} {response.url}: asked for {expected!r} but the server "
+        f"answered with the record of {getattr(record, 'id', None)!r}",
+        method=response.method,
+        url=response.url,
+        status=response.status,
+        request_id=response.request_id,
+    )
 
 
 def no_body(_: Response) -> None:

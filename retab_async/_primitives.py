@@ -134,7 +134,12 @@ class Primitive(Generic[R]):
 
     def decode(self, response: Response) -> R:
         """Decode one record. Raises :class:`DecodeError`."""
-        record: R = decode_with(self._decoder, response, self.record_type.__name__)
+        try:
+            record: R = self._decoder.decode(response.body)
+        except msgspec.DecodeError as exc:
+            raise _decode_error(
+                exc, response.body, self.record_type.__name__, response.status, response.request_id
+            ) from exc
         return record
 
     def convert(self, data: Any) -> R:

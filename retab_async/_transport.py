@@ -29,8 +29,7 @@ import logging
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
@@ -76,14 +75,15 @@ USER_AGENT = f"retab-async/{__version__}"
 _STREAM_ABOVE = 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _TIMEOUTS_KEPT = 16
+_URLS_KEPT = 4096
 # wbits for zlib: a gzip wrapper, or a zlib wrapper (raw deflate is tried as a fallback).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A complete HTTP response: status, headers and the whole body."""
+class Response(NamedTuple):
+    """A complete HTTP response: status, headers and the whole body (a named tuple:
+    immutable, and the cheapest record Python builds, once per request)."""
 
     status: int
     headers: Mapping[str, str]
@@ -227,6 +227,7 @@ class Transport:
         }
         self._timeout = timeout
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
         self._max_connections = max_connections
         self._verify_ssl = verify_ssl
         self._max_pause = max_pause
@@ -247,8 +248,7 @@ class Transport:
         if self._headers["User-Agent"] == USER_AGENT:
             self._headers["User-Agent"] = f"{USER_AGENT} aiohttp/{aiohttp.__version__}"
         connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=self._max_connections,
+            limit=self._max_connections,  # one host: no separate per-host limit to track
             ssl=self._verify_ssl,
             enable_cleanup_closed=False,
         )
@@ -257,7 +257,6 @@ class Transport:
             headers=self._headers,
             auto_decompress=False,
             raise_for_status=False,
-            skip_auto_headers=("Content-Type",),
         )
         # aiohttp silently resends an idempotent request once when a kept-alive connection
         # drops. Our retry policy is the one place retries happen (and counts attempts), so
@@ -301,8 +300,8 @@ class Transport:
         :class:`ProtocolError` for a redirect and :class:`DecodeError` for a body over
         the size limit; any other status is returned as is.
         """
-        session, make_url = self._session, self._url
-        if session is None or make_url is None:
+        session = self._session
+        if session is None:
             raise RuntimeError("transport is not open")  # the client checks first
         seconds = self._timeout if timeout is None else timeout
         text = self.base_url + path
@@ -314,7 +313,9 @@ class Transport:
             raise RequestTimeout(
                 f"{method} {text}: no time left to send it", method=method, url=text
             )
-        url = make_url(text, encoded=True)
+        url = self._urls.get(text)
+        if url is None:
+            url = self._remember_url(text)
         extra: dict[str, Any] = {}
         if body is not None:
             # aiohttp writes large bytes in one go (and warns); a stream is sent in chunks.
@@ -329,11 +330,19 @@ class Transport:
                 allow_redirects=False,
                 **extra,
             ) as resp:
-                if 300 <= resp.status < 400:
+                status, length = resp.status, resp.content_length
+                if 300 <= status < 400:
                     raise _redirected(resp, method, text)
-                data = await self._read(resp, method, text)
+                if (
+                    length is not None
+                    and length <= self._max_response_bytes
+                    and ("Content-Encoding" not in resp.headers)
+                ):
+                    data = await resp.read()  # the usual case: a plain body of known size
+                else:
+                    data = await self._read(resp, method, text)
                 # The headers proxy stays valid after release and is case-insensitive.
-                response = Response(resp.status, resp.headers, data, method, text)
+                response = Response(status, resp.headers, data, method, text)
         except (self._client_error, asyncio.TimeoutError) as exc:
             raise translate_exception(exc, method, text) from exc
         if response.status in (429, 503):
@@ -409,6 +418,15 @@ class Transport:
             )
         await anyio.sleep(delay)
         return seconds - delay
+
+    def _remember_url(self, text: str) -> URL:
+        # Polls ask for the same few URLs again and again; parsing one costs more
+        # than looking it up. Bounded: a long-lived client forgets and starts over.
+        assert self._url is not None
+        if len(self._urls) >= _URLS_KEPT:
+            self._urls.clear()
+        url = self._urls[text] = self._url(text, encoded=True)
+        return url
 
     def _client_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         cached = self._timeouts.get(seconds)
