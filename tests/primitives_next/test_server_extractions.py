@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from retab_async._primitives_next.extractions import (
+    STREAM_CONTENT_TYPES,
+    Extraction,
+    ExtractionPartial,
+    iter_extraction_stream,
+)
 from retab_async.testing._primitives_next.extractions import (
+    STREAM_CONTENT_TYPE,
     ExtractionCreate,
     extract,
     parse_extraction_create,
@@ -16,6 +24,7 @@ from retab_async.testing._primitives_next.extractions import (
     placeholder_output,
     sources_response,
     stream_conflict,
+    stream_lines,
 )
 
 TEXT = b"INVOICE\nInvoice number: INV-2041\nTotal due: 1,234.50 EUR\fPage two: Customer: Acme"
@@ -232,3 +241,59 @@ def test_sources_of_nested_values() -> None:
 def test_document_types(mime: str, kind: str) -> None:
     body = sources_response(extraction_id="e", file={**FILE, "mime_type": mime}, output={}, text="")
     assert body["document_type"] == kind
+
+
+# -- streams, read back by the client's reader ---------------------------------------------
+
+
+def _final_record(**changes: Any) -> dict[str, Any]:
+    request = _request(n_consensus=3)
+    result = extract(request)
+    record = {
+        "id": "extr_1",
+        "file": FILE,
+        "model": request.model,
+        "json_schema": request.json_schema,
+        "n_consensus": 3,
+        "instructions": None,
+        "output": result.output,
+        "status": "completed",
+        "error": None,
+        "consensus": result.consensus,
+        "metadata": None,
+        "usage": {"credits": 3.0},
+        "created_at": "2026-12-01T00:00:00Z",
+    }
+    return {**record, **changes}
+
+
+async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1 << 20])
+async def test_stream_read_back_by_the_client(chunk_size: int) -> None:
+    final = _final_record()
+    body = b"".join(stream_lines(final))
+    events = [e async for e in iter_extraction_stream(_chunks(body, chunk_size))]
+    *partials, last = events
+    assert all(isinstance(e, ExtractionPartial) and e.status == "in_progress" for e in partials)
+    assert [e.output for e in partials] == list(partial_outputs(final["output"]))
+    assert all(e.consensus is None and e.usage is None for e in partials)
+    assert isinstance(last, Extraction) and last.output == final["output"]
+    assert (
+        last.consensus is not None
+        and last.consensus.likelihoods == final["consensus"]["likelihoods"]
+    )
+    assert STREAM_CONTENT_TYPE in STREAM_CONTENT_TYPES
+
+
+async def test_failed_stream_is_one_line() -> None:
+    error = {"code": "X", "message": "boom", "details": None}
+    lines = list(
+        stream_lines(_final_record(status="failed", output={}, error=error, consensus=None))
+    )
+    assert len(lines) == 1
+    [last] = [e async for e in iter_extraction_stream(_chunks(b"".join(lines), 5))]
+    assert isinstance(last, Extraction) and last.failed

@@ -15,12 +15,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .._validation import Issue, _check_document, _check_int, _check_type, _issue
 from .parses import document_text
 from .schema_fill import UnfillableSchema, consensus, iter_partials
 
 __all__ = [
     "ExtractionCreate",
+    "STREAM_CONTENT_TYPE",
     "ExtractionResult",
     "extract",
     "parse_extraction_create",
@@ -28,6 +31,7 @@ __all__ = [
     "placeholder_output",
     "sources_response",
     "stream_conflict",
+    "stream_lines",
 ]
 
 _CREATE_FIELDS = frozenset(
@@ -47,6 +51,7 @@ _CREATE_FIELDS = frozenset(
     }
 )
 _SOURCE_MODES = ("located", "cited")
+_encode = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,26 @@ def partial_outputs(output: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     each time, up to (not including) the complete ``output``."""
     partials = list(iter_partials(dict(output)))
     yield from partials[:-1]
+
+
+STREAM_CONTENT_TYPE = "application/x-ndjson"
+"""How the stream route labels its answer (D16)."""
+
+
+def stream_lines(final_record: Mapping[str, Any]) -> Iterator[bytes]:
+    """The NDJSON lines of ``POST /v1/extractions/stream`` for a run ending as ``final_record``.
+
+    Each line before the last is the record ``in_progress`` with the output so far
+    (and no consensus or usage yet); the last line is ``final_record`` itself. A
+    record that did not complete (``failed``) is sent alone. The route writes the
+    lines with its configured delay between them.
+    """
+    if final_record.get("status") == "completed":
+        output = final_record.get("output") or {}
+        for partial in partial_outputs(output):
+            event = {**final_record, "status": "in_progress", "output": partial}
+            yield _encode({**event, "consensus": None, "usage": None}) + b"\n"
+    yield _encode(dict(final_record)) + b"\n"
 
 
 _DOCUMENT_TYPES = (
