@@ -10,7 +10,7 @@ with ``stream: true`` and answers one JSON event per line, read by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ __all__ = [
     "ExtractionPartial",
     "SourcesResponse",
     "build_extraction_body",
+    "extraction_list_filters",
     "iter_extraction_stream",
 ]
 
@@ -221,6 +222,48 @@ def build_extraction_body(
     if options.deep_extraction:
         body["deep_extraction"] = True
     return _encode(body)
+
+
+def extraction_list_filters(
+    *,
+    filename_contains: str | None = None,
+    document_type: str | Iterable[str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """The query parameters of the list filters only extractions have (contract section 3).
+
+    ``document_type`` is repeated once per type (``"pdf"``, ``".PDF"`` and ``"PDF"``
+    all mean ``pdf``); ``metadata`` goes as one JSON-encoded object. The
+    deprecated ``filename_regex`` is not offered: ``filename`` is the same prefix
+    match. Returned as pairs, since a key may repeat.
+
+    Raises:
+        UsageError: a blank or non-string filter, or metadata that is not a mapping
+            of strings to strings.
+    """
+    params: list[tuple[str, str]] = []
+    if filename_contains is not None:
+        if not isinstance(filename_contains, str) or not filename_contains:
+            raise UsageError("filename_contains must be a non-empty string")
+        params.append(("filename_contains", filename_contains))
+    for kind in _document_types(document_type):
+        params.append(("document_type", kind))
+    if metadata is not None:
+        _check_metadata(metadata)
+        params.append(("metadata", _encode(dict(metadata)).decode()))
+    return params
+
+
+def _document_types(document_type: str | Iterable[str] | None) -> list[str]:
+    if document_type is None:
+        return []
+    kinds = [document_type] if isinstance(document_type, str) else list(document_type)
+    result = []
+    for kind in kinds:
+        if not isinstance(kind, str) or not kind.strip(". "):
+            raise UsageError(f"document_type must be a file type such as 'pdf', not {kind!r}")
+        result.append(kind.strip(". ").lower())
+    return result
 
 
 _event_decoder = msgspec.json.Decoder(ExtractionPartial)

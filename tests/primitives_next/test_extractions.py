@@ -16,6 +16,7 @@ from retab_async._primitives_next.extractions import (
     ExtractionPartial,
     SourcesResponse,
     build_extraction_body,
+    extraction_list_filters,
     iter_extraction_stream,
 )
 from retab_async._primitives_next.ndjson import StreamLineTooLong
@@ -271,3 +272,33 @@ async def test_stream_closes_its_reader_when_left_early() -> None:
         break
     await stream.aclose()
     assert closed
+
+
+def test_list_filters() -> None:
+    assert extraction_list_filters() == []
+    assert extraction_list_filters(
+        filename_contains="inv",
+        document_type=["pdf", ".PNG"],
+        metadata={"customer": "acme", "env": "prod"},
+    ) == [
+        ("filename_contains", "inv"),
+        ("document_type", "pdf"),
+        ("document_type", "png"),
+        ("metadata", '{"customer":"acme","env":"prod"}'),
+    ]
+    assert extraction_list_filters(document_type="txt") == [("document_type", "txt")]
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"filename_contains": ""}, "filename_contains must be a non-empty string"),
+        ({"document_type": [""]}, "document_type must be a file type"),
+        ({"document_type": [3]}, "document_type must be a file type"),
+        ({"metadata": {"a": 1}}, "metadata must map strings to strings"),
+        ({"metadata": "a=b"}, "metadata must be a dict"),
+    ],
+)
+def test_bad_list_filters(filters: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        extraction_list_filters(**filters)

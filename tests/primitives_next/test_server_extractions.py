@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from multidict import MultiDict
 
 from retab_async._primitives_next.extractions import (
     STREAM_CONTENT_TYPES,
@@ -20,12 +21,14 @@ from retab_async.testing._primitives_next.extractions import (
     ExtractionCreate,
     extract,
     parse_extraction_create,
+    parse_extraction_filters,
     partial_outputs,
     placeholder_output,
     sources_response,
     stream_conflict,
     stream_lines,
 )
+from retab_async.testing._validation import QueryError
 
 TEXT = b"INVOICE\nInvoice number: INV-2041\nTotal due: 1,234.50 EUR\fPage two: Customer: Acme"
 SCHEMA: dict[str, Any] = {
@@ -297,3 +300,49 @@ async def test_failed_stream_is_one_line() -> None:
     assert len(lines) == 1
     [last] = [e async for e in iter_extraction_stream(_chunks(b"".join(lines), 5))]
     assert isinstance(last, Extraction) and last.failed
+
+
+# -- list filters ---------------------------------------------------------------------------
+
+
+def _row(filename: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"id": "e", "file": {"id": "f", "filename": filename}, "metadata": metadata}
+
+
+def test_list_filters_match_records() -> None:
+    query = MultiDict(
+        [
+            ("filename_contains", "INV"),
+            ("document_type", "pdf"),
+            ("document_type", ".TXT"),
+            ("metadata", '{"customer": "acme"}'),
+        ]
+    )
+    filters = parse_extraction_filters(query)
+    assert filters.document_types == {"pdf", "txt"}
+    assert filters.matches(_row("march_invoice.PDF", {"customer": "acme", "env": "prod"}))
+    assert not filters.matches(_row("march_invoice.png", {"customer": "acme"}))
+    assert not filters.matches(_row("receipt.pdf", {"customer": "acme"}))
+    assert not filters.matches(_row("invoice.pdf", {"customer": "other"}))
+    assert not filters.matches(_row("invoice.pdf"))
+    assert parse_extraction_filters(MultiDict()).matches(_row("anything.bin"))
+
+
+def test_filename_regex_is_a_prefix_match() -> None:
+    filters = parse_extraction_filters(MultiDict([("filename_regex", "Inv")]))
+    assert filters.matches(_row("invoice.pdf")) and not filters.matches(_row("my_invoice.pdf"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("filename_regex", "inv.*"),
+        ("metadata", "customer=acme"),
+        ("metadata", '{"a": 1}'),
+        ("metadata", "[]"),
+    ],
+)
+def test_bad_list_filters(key: str, value: str) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_extraction_filters(MultiDict([(key, value)]))
+    assert info.value.status == 422 and info.value.issues[0]["loc"] == ["query", key]

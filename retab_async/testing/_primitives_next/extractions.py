@@ -11,22 +11,33 @@ leaf by leaf (D16); sources locate each extracted value in the text.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from .._validation import Issue, _check_document, _check_int, _check_type, _issue
+from .._validation import (
+    Issue,
+    QueryError,
+    _check_document,
+    _check_int,
+    _check_type,
+    _issue,
+    _query_issue,
+)
 from .parses import document_text
 from .schema_fill import UnfillableSchema, consensus, iter_partials
 
 __all__ = [
     "ExtractionCreate",
+    "ExtractionFilters",
     "STREAM_CONTENT_TYPE",
     "ExtractionResult",
     "extract",
     "parse_extraction_create",
+    "parse_extraction_filters",
     "partial_outputs",
     "placeholder_output",
     "sources_response",
@@ -260,6 +271,71 @@ def stream_lines(final_record: Mapping[str, Any]) -> Iterator[bytes]:
             event = {**final_record, "status": "in_progress", "output": partial}
             yield _encode({**event, "consensus": None, "usage": None}) + b"\n"
     yield _encode(dict(final_record)) + b"\n"
+
+
+_REGEX_CHARACTERS = frozenset("*+?[](){}|\\^$")
+
+
+@dataclass(frozen=True)
+class ExtractionFilters:
+    """The list filters only extractions have (contract section 3)."""
+
+    filename_contains: str | None = None
+    filename_prefix: str | None = None
+    document_types: frozenset[str] = frozenset()
+    metadata: Mapping[str, str] | None = None
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Whether a stored extraction record passes every filter (names case-insensitively)."""
+        file = record.get("file") or {}
+        filename = str(file.get("filename", "")).lower()
+        if self.filename_contains and self.filename_contains.lower() not in filename:
+            return False
+        if self.filename_prefix and not filename.startswith(self.filename_prefix.lower()):
+            return False
+        if self.document_types and filename.rpartition(".")[2] not in self.document_types:
+            return False
+        stored = record.get("metadata") or {}
+        return all(stored.get(key) == value for key, value in (self.metadata or {}).items())
+
+
+def parse_extraction_filters(query: Any) -> ExtractionFilters:
+    """Read the extraction-only list filters from a query (an aiohttp ``MultiDict``:
+    ``document_type`` repeats). ``filename_regex`` is the deprecated prefix match and
+    refuses regular expressions.
+
+    Raises :class:`QueryError` (``422``) for a regex or metadata that is not a JSON
+    object of strings.
+    """
+    issues: list[Issue] = []
+    prefix = query.get("filename_regex") or None
+    if prefix is not None and _REGEX_CHARACTERS & set(prefix):
+        msg = "filename_regex no longer accepts regular expressions; it is a prefix match"
+        issues.append(_query_issue("filename_regex", msg, prefix))
+    kinds = frozenset(k.strip(". ").lower() for k in query.getall("document_type", []) if k)
+    metadata = _query_metadata(query.get("metadata"), issues)
+    if issues:
+        raise QueryError(422, issues)
+    return ExtractionFilters(
+        filename_contains=query.get("filename_contains") or None,
+        filename_prefix=prefix,
+        document_types=kinds,
+        metadata=metadata,
+    )
+
+
+def _query_metadata(raw: str | None, issues: list[Issue]) -> dict[str, str] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        msg = "metadata must be a JSON object of string values"
+        issues.append(_query_issue("metadata", msg, raw))
+        return None
+    return value
 
 
 _DOCUMENT_TYPES = (
