@@ -264,7 +264,7 @@ texts = st.lists(
 ).map(" ".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema=rooted(), text=texts, seed=st.integers(0, 20))
 def test_any_schema_gets_a_valid_instance(schema: dict[str, Any], text: str, seed: int) -> None:
     instance = fill_schema(schema, text, seed=seed)
