@@ -32,6 +32,7 @@ from ._errors import APIStatusError as APIStatusError
 from ._errors import APITimeoutError as APITimeoutError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
+from ._errors import CheckpointError as CheckpointError
 from ._errors import ClientStateError as ClientStateError
 from ._errors import ConflictError as ConflictError
 from ._errors import ConnectError as ConnectError
@@ -89,6 +90,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "Category",
+    "CheckpointError",
     "Classification",
     "ClassificationConsensus",
     "ClassificationDecision",

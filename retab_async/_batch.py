@@ -15,7 +15,9 @@ batch: use ``async with`` (or ``contextlib.aclosing``) to get that clean-up.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import PurePath
@@ -24,9 +26,19 @@ from typing import TYPE_CHECKING, Any, Generic, Literal
 
 import anyio
 
-from ._checkpoint import Journal
-from ._documents import DocumentLike
-from ._errors import RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
+from ._checkpoint import RESTART_HINT as _RESTART_HINT
+from ._checkpoint import CheckpointMode, Journal, KeyState
+from ._documents import DocumentLike, to_mime_data
+from ._errors import (
+    DocumentError,
+    NotFoundError,
+    RetabError,
+    RunCancelled,
+    RunFailed,
+    UsageError,
+    WaitTimeout,
+)
+from ._fingerprint import document_digest, mime_digest_async, params_digests
 from ._models import Category, MIMEData
 from ._poller import Poller, Watch
 from ._primitives import R
@@ -47,6 +59,7 @@ __all__ = [
 
 FailurePolicy = Literal["continue", "stop"]
 _CREATE_OPTIONS = frozenset({"model", "first_n_pages", "instructions", "n_consensus", "bust_cache"})
+_CHECK_CONCURRENCY = 8  # inputs hashed at once when a checkpoint is resumed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +125,7 @@ class _Slot:
     handle: RunHandle[Any]
     watch: Watch
     deadline: float
+    resumed: bool  # re-attached to a run named by the checkpoint
 
 
 class Batch(Generic[R]):
@@ -120,6 +134,16 @@ class Batch(Generic[R]):
     Yields one :class:`BatchResult` per input, as runs finish. Raises
     :class:`UsageError` at once for bad arguments or a duplicate input key;
     errors of single inputs are results, never exceptions.
+
+    With a checkpoint, the journal belongs to one batch: its parameters
+    (categories, model, options) and the content of each input it has a result
+    or a run for. Resuming with other parameters raises :class:`UsageError` when
+    the batch is made; with changed inputs, before the first result (the inputs
+    are then listed in full first). ``checkpoint_mode="restart"`` starts the
+    journal afresh instead. A run named by the journal that the server no longer
+    knows (``404``), or that was cancelled before it finished, is started again
+    under a new idempotency key. :class:`CheckpointError` is raised, and the
+    batch stopped, when the journal cannot be written (a full disk).
     """
 
     def __init__(
@@ -135,6 +159,7 @@ class Batch(Generic[R]):
         timeout: float | None,
         options: dict[str, Any],
         cancel_on_exit: bool = True,
+        checkpoint_mode: CheckpointMode = "resume",
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise UsageError(f"concurrency must be a positive integer, not {concurrency!r}")
@@ -155,7 +180,11 @@ class Batch(Generic[R]):
         self._on_failure = on_failure
         self._on_progress = progress
         self._timeout = timeout
-        self._inputs: Iterator[tuple[int, Any]] = iter(enumerate(documents))
+        self._inputs: Iterator[tuple[str, Any]] = (
+            _key_of(index, raw) for index, raw in enumerate(documents)
+        )
+        self._retry: deque[tuple[str, Any]] = deque()  # inputs whose run was lost
+        self._restarted: set[str] = set()
         self._exhausted = False
         self._keys: set[str] = set()
         self._in_flight: dict[str, _Slot] = {}
@@ -166,7 +195,12 @@ class Batch(Generic[R]):
         self._news = anyio.Event()
         self._stop = False
         self._closed = False
-        self._journal = Journal.open(checkpoint) if checkpoint is not None else None
+        self._journal: Journal | None = None
+        if checkpoint is not None:
+            params = params_digests(self._batch_parameters())
+            self._journal = Journal.open(checkpoint, params=params, mode=checkpoint_mode)
+        journal = self._journal
+        self._checked = journal is None or not any(s.resumable for s in journal.states.values())
         total = len(documents) if isinstance(documents, Sized) else None
         self.progress = BatchProgress(total=total)
 
@@ -190,9 +224,13 @@ class Batch(Generic[R]):
             raise
 
     async def _next(self) -> BatchResult[R]:
+        if not self._checked:
+            await self._check_inputs()
         while True:
             if self._ready:
                 return self._ready.popleft()
+            if self._journal is not None:
+                self._journal.check()
             if self._closed or self._drained():
                 raise StopAsyncIteration
             starts = self._take_inputs()
@@ -205,13 +243,20 @@ class Batch(Generic[R]):
                 await self._cancel_in_flight(report=True)
 
     def _drained(self) -> bool:
-        return (self._exhausted or self._stop) and not self._in_flight and not self._starting
+        nothing_to_start = self._stop or (self._exhausted and not self._retry)
+        return nothing_to_start and not self._in_flight and not self._starting
+
+    def _journal_failed(self) -> bool:
+        return self._journal is not None and self._journal.failed
+
+    def _halted(self) -> bool:
+        return self._stop or self._journal_failed()
 
     def _take_inputs(self) -> list[tuple[str, Any]]:
         """The inputs to start now, to keep ``concurrency`` runs going."""
         taken: list[tuple[str, Any]] = []
-        while not self._stop and len(self._in_flight) + self._starting < self._concurrency:
-            item = self._next_input()
+        while not self._halted() and len(self._in_flight) + self._starting < self._concurrency:
+            item = self._retry.popleft() if self._retry else self._next_input()
             if item is None:
                 break
             self._starting += 1
@@ -221,11 +266,10 @@ class Batch(Generic[R]):
     def _next_input(self) -> tuple[str, Any] | None:
         while not self._exhausted:
             try:
-                index, raw = next(self._inputs)
+                key, document = next(self._inputs)
             except StopIteration:
                 self._exhausted = True
                 return None
-            key, document = _key_of(index, raw)
             if key in self._keys:
                 raise UsageError(f"input key {key!r} appears twice in the batch")
             self._keys.add(key)
@@ -234,7 +278,7 @@ class Batch(Generic[R]):
         return None
 
     async def _wait_for_news(self) -> None:
-        while not (self._ready or self._settled or self._drained()):
+        while not (self._ready or self._settled or self._drained() or self._journal_failed()):
             clock = self._client.clock
             deadline = min((s.deadline for s in self._in_flight.values()), default=float("inf"))
             with clock.move_on_after(max(0.0, deadline - clock.now())):
@@ -253,7 +297,7 @@ class Batch(Generic[R]):
 
     async def _start(self, key: str, document: Any) -> None:
         try:
-            handle = await self._handle_for(key, document)
+            handle, resumed = await self._handle_for(key, document)
         except RetabError as exc:
             self._finish(key, document, None, exc, None)
             return
@@ -262,7 +306,7 @@ class Batch(Generic[R]):
         poller = self._client.poller
         watch = poller.subscribe(self._primitive, handle.id, handle.record, handle._born)
         deadline = self._client.clock.now() + self._timeout if self._timeout else float("inf")
-        slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline)
+        slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline, resumed)
         sharing = self._by_watch.setdefault(watch, [])
         if not sharing:
             watch.observers.append(self._notify)
@@ -274,22 +318,84 @@ class Batch(Generic[R]):
         else:
             self._news.set()  # a new deadline to wait for
 
-    async def _handle_for(self, key: str, document: Any) -> RunHandle[Any]:
+    async def _handle_for(self, key: str, document: Any) -> tuple[RunHandle[Any], bool]:
+        """The run of input ``key``: re-attached from the checkpoint, or created."""
         journal = self._journal
-        state = journal.states.get(key) if journal is not None else None
+        if journal is None:
+            handle = await self._resource.start(document, self._categories, **self._options)
+            self.progress.submitted += 1
+            return handle, False
+        state = journal.states.get(key)
         if state is not None and state.run_id is not None:
             self.progress.resumed += 1
-            return RunHandle(
-                self._client, self._primitive, state.run_id, idempotency_key=state.idempotency_key
+            handle = RunHandle(
+                self._client,
+                self._primitive,
+                state.run_id,
+                idempotency_key=state.idempotency_key,
+                born=_born(state, self._client.clock.now()),
             )
-        key_for_create = journal.idempotency_key(key) if journal is not None else None
-        handle = await self._resource.start(
-            document, self._categories, idempotency_key=key_for_create, **self._options
-        )
+            return handle, True
+        mime = await to_mime_data(document)  # read once: for the digest and the body
+        digest = await mime_digest_async(mime)
+        handle = await self._create(journal, key, mime, digest)
+        if handle.status == "cancelled" and key not in self._restarted:
+            # A replayed create: the journal missed that this run was abandoned.
+            self._restarted.add(key)
+            journal.abandoned(key, handle.id)
+            handle = await self._create(journal, key, mime, digest)
         self.progress.submitted += 1
-        if journal is not None:
-            journal.started(key, handle.id, handle.idempotency_key)
+        return handle, False
+
+    async def _create(self, journal: Journal, key: str, mime: Any, digest: str) -> RunHandle[Any]:
+        idempotency_key = journal.idempotency_key(key, digest)
+        handle = await self._resource.start(
+            mime, self._categories, idempotency_key=idempotency_key, **self._options
+        )
+        journal.started(key, handle.id, handle.idempotency_key, digest)
         return handle
+
+    def _batch_parameters(self) -> dict[str, Any]:
+        """What makes two batches the same batch: every create parameter, defaults included."""
+        signature = inspect.signature(self._resource.start)
+        values = {
+            name: parameter.default
+            for name, parameter in signature.parameters.items()
+            if name in _CREATE_OPTIONS
+        }
+        values.update(self._options)
+        values["primitive"] = self._primitive.name
+        values["categories"] = self._categories
+        return values
+
+    async def _check_inputs(self) -> None:
+        """Compare every input the checkpoint has a result or a run for with the content
+        it had then. Lists the inputs in full first. Raises :class:`UsageError` naming
+        the inputs that changed (or cannot be read any more)."""
+        self._checked = True
+        journal = self._journal
+        assert journal is not None
+        items = list(self._inputs)
+        self._inputs = iter(items)
+        changed: list[str] = []
+        limiter = anyio.CapacityLimiter(_CHECK_CONCURRENCY)
+
+        async def check(key: str, document: Any, expected: str | None) -> None:
+            async with limiter:
+                try:
+                    digest: str | None = await document_digest(document)
+                except DocumentError:
+                    digest = None
+            if digest is None or digest != expected:
+                changed.append(key)
+
+        async with anyio.create_task_group() as tg:
+            for key, document in items:
+                state = journal.states.get(key)
+                if state is not None and state.resumable:
+                    tg.start_soon(check, key, document, state.digest)
+        if changed:
+            raise UsageError(_changed_inputs(str(journal.path), sorted(changed)))
 
     def _resume_finished(self, key: str, document: Any) -> bool:
         journal = self._journal
@@ -315,13 +421,25 @@ class Batch(Generic[R]):
         self._forget(slot)
         self.progress.running -= 1
         poller.release(watch)
-        if watch.error is not None:
+        if slot.resumed and _lost(watch) and slot.key not in self._restarted:
+            self._start_again(slot)
+        elif watch.error is not None:
             error = watch.error if isinstance(watch.error, RetabError) else None
             self._finish(slot.key, slot.document, None, error or _wrap(watch.error), slot.handle.id)
         else:
             record = watch.final
             slot.handle._take(record, full=True)
             self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+
+    def _start_again(self, slot: _Slot) -> None:
+        """Give up a run named by the checkpoint that the server lost or that was
+        cancelled before it finished: the input is created again, with a new key."""
+        assert self._journal is not None
+        self._restarted.add(slot.key)
+        self._journal.abandoned(slot.key, slot.handle.id)
+        self.progress.resumed -= 1
+        self._retry.append((slot.key, slot.document))
+        self._report()
 
     def _expire(self, now: float) -> None:
         """Give up on runs past their deadline (they keep running on the server)."""
@@ -457,6 +575,31 @@ def _key_of(index: int, raw: Any) -> tuple[str, Any]:
         return raw[0], raw
     name = getattr(raw, "name", None)
     return (name if isinstance(name, str) else f"#{index}"), raw
+
+
+def _changed_inputs(path: str, keys: list[str]) -> str:
+    shown = ", ".join(repr(key) for key in keys[:10])
+    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+    return (
+        f"checkpoint {path!r} does not match this batch: the content of {len(keys)} input(s) "
+        f"changed (or cannot be read) since it was written: {shown}{more}; resuming would "
+        f"return results for the old content; {_RESTART_HINT}"
+    )
+
+
+def _born(state: KeyState, now: float) -> float | None:
+    """When a run named by the checkpoint was started, on the clock that reads ``now``
+    (the journal keeps wall-clock times, which survive the process)."""
+    if state.started_at is None:
+        return None
+    return now - max(0.0, time.time() - state.started_at)
+
+
+def _lost(watch: Watch) -> bool:
+    """Whether a run named by the checkpoint is unknown to the server or was cancelled."""
+    if isinstance(watch.error, NotFoundError):
+        return True
+    return watch.final is not None and watch.final.status == "cancelled"
 
 
 def _error_of(record: Any) -> RetabError | None:

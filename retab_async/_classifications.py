@@ -22,6 +22,7 @@ from ._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
     from ._batch import Batch, FailurePolicy, ProgressCallback
+    from ._checkpoint import CheckpointMode
 
 __all__ = ["Classifications", "Paginator"]
 
@@ -389,6 +390,7 @@ class Classifications:
         on_failure: FailurePolicy = "continue",
         progress: ProgressCallback | None = None,
         checkpoint: str | Any | None = None,
+        checkpoint_mode: CheckpointMode = "resume",
         timeout: float | None = None,
         cancel_on_exit: bool = True,
         **options: Any,
@@ -400,9 +402,13 @@ class Classifications:
         the runs in flight at the first failure; ``progress`` is called with a
         :class:`BatchProgress` after every change; ``checkpoint`` is a JSON-lines
         journal that lets a rerun skip finished inputs and re-attach to started
-        runs; ``timeout`` bounds the wait for each run; ``cancel_on_exit=False``
-        leaves runs in flight running when the batch is left early. Other keyword
-        arguments are the options of :meth:`create`.
+        runs, for the same categories, options and input contents only (else
+        :class:`UsageError`, naming what changed); ``checkpoint_mode="restart"``
+        empties the journal and starts over; ``timeout`` bounds the wait for each
+        run; ``cancel_on_exit=False`` leaves runs in flight running when the batch
+        is left early. Other keyword arguments are the options of :meth:`create`.
+        :class:`CheckpointError` means the journal could not be written: the batch
+        stopped, and a rerun with the same checkpoint resumes it.
 
         Use it as ``async with client.classifications.map(...) as results:
         async for result in results: ...`` so that leaving early cancels what is
@@ -419,6 +425,7 @@ class Classifications:
             on_failure=on_failure,
             progress=progress,
             checkpoint=checkpoint,
+            checkpoint_mode=checkpoint_mode,
             timeout=timeout,
             options=options,
             cancel_on_exit=cancel_on_exit,

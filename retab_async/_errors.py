@@ -22,6 +22,7 @@
     │   └── ServerError             5xx
     ├── DecodeError                 a 2xx body that is not the expected JSON (or is too large)
     ├── ProtocolError               an answer the API never gives: a redirect, another run's record
+    ├── CheckpointError             a batch's checkpoint cannot be written (also an OSError)
     └── RunError                    a background run did not end as hoped
         ├── RunFailed               the run ended ``failed`` (carries the server's error)
         ├── RunCancelled            the run ended ``cancelled``
@@ -43,6 +44,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CheckpointError",
     "ClientStateError",
     "ConflictError",
     "ConnectError",
@@ -339,6 +341,23 @@ class WaitTimeout(RunError, TimeoutError):
         self.status = status
         self.elapsed = elapsed
         self.cancelled = cancelled
+
+
+class CheckpointError(RetabError, OSError):
+    """A batch's checkpoint journal could not be written (a full disk, a lost mount...).
+
+    The batch stops. Every line written before stays readable, so running the
+    batch again with the same checkpoint resumes it.
+
+    Attributes:
+        path: the checkpoint file.
+        errno: the operating system's error number (``errno.ENOSPC``...).
+    """
+
+    def __init__(self, message: str, *, path: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
 
 
 # -- names a user of the official ``retab`` SDK or of openai-python will try -----------------

@@ -137,7 +137,7 @@ async def test_checkpoint_skips_finished_and_reattaches_started(
         ]
     assert len(first) == 12 and len(server.runs) == 12
     lines = [json.loads(line) for line in checkpoint.read_text().splitlines()]
-    assert {line["event"] for line in lines} == {"started", "finished"}
+    assert {line["event"] for line in lines} == {"batch", "started", "finished"}
 
     before = len(server.requests)
     async with make_client(server) as client:
