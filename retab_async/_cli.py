@@ -129,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--checkpoint", metavar="PATH", help="journal to resume a batch with")
     classify.add_argument(
+        "--restart", action="store_true", help="start the --checkpoint journal afresh"
+    )
+    classify.add_argument(
         "--keep-running", action="store_true", help="on Ctrl-C, leave in-flight runs running"
     )
     classify.add_argument(
@@ -345,6 +348,7 @@ async def _classify(
         categories,
         concurrency=args.concurrency,
         checkpoint=args.checkpoint,
+        checkpoint_mode="restart" if args.restart else "resume",
         timeout=args.timeout,
         progress=seen.update,
         cancel_on_exit=not args.keep_running,

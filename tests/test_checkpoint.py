@@ -324,3 +324,21 @@ async def test_full_disk_mid_batch_stops_cleanly_and_the_rerun_finishes(
     by_key = {r.key: r for r in rest}
     assert by_key[first.key].from_checkpoint
     assert _filenames(server, "completed") == sorted(p.name for p in paths)  # one per input
+
+
+def test_cli_refuses_other_categories_until_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retab_async._cli import main
+
+    checkpoint = str(tmp_path / "journal.jsonl")
+    paths = [str(p) for p in _files(tmp_path, 2)]
+    argv = ["classify", *paths, "--json", "--local", "--checkpoint", checkpoint]
+    assert main([*argv, "--categories", "invoice,letter"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--categories", "invoice,receipt"]) == 2
+    err = capsys.readouterr().err
+    assert "categories changed" in err and "--restart" in err
+    assert main([*argv, "--categories", "invoice,receipt", "--restart"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["file"] for r in rows) == paths
