@@ -348,9 +348,14 @@ class Batch(Generic[R]):
         return handle, False
 
     async def _create(self, journal: Journal, key: str, mime: Any, digest: str) -> RunHandle[Any]:
-        idempotency_key = journal.idempotency_key(key, digest)
-        handle = await self._resource.start(
-            mime, self._categories, idempotency_key=idempotency_key, **self._options
+        # Cancelled mid-create, a batch that cancels on exit cancels the run too; one
+        # that leaves runs going leaves it to a rerun, which replays the same key.
+        handle = await self._resource._start(
+            mime,
+            self._categories,
+            idempotency_key=journal.idempotency_key(key, digest),
+            owned=self.cancel_on_exit,
+            **self._options,
         )
         journal.started(key, handle.id, handle.idempotency_key, digest)
         return handle

@@ -342,3 +342,25 @@ def test_cli_refuses_other_categories_until_restart(
     assert main([*argv, "--categories", "invoice,receipt", "--restart"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(r["file"] for r in rows) == paths
+
+
+@pytest.mark.retab_server(
+    run_time=30, faults=FaultConfig(slow=1.0, slow_seconds=0.5, operations={"create"}, limit=2)
+)
+async def test_cancelled_mid_create_the_batch_cancels_its_runs(
+    server: LocalRetab, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "journal.jsonl"
+    async with make_client(server) as client, anyio.create_task_group() as tg:
+
+        async def consume() -> None:
+            async for _ in client.classifications.map(
+                [INVOICE, RECEIPT], CATEGORIES, checkpoint=checkpoint
+            ):
+                pass
+
+        tg.start_soon(consume)
+        while len(server.runs) < 2:  # both creates done on the server, answers not sent
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert [run.status for run in server.runs] == ["cancelled", "cancelled"]
