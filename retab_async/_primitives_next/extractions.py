@@ -50,12 +50,13 @@ class ExtractionConsensus(_Model, frozen=True, kw_only=True):
         choices: each vote's output object.
         likelihoods: a tree shaped like the output: at a scalar leaf, the share of
             votes that agree with the chosen value (0.0 to 1.0); at an array, one
-            entry per item. ``likelihood`` is accepted as an alias.
+            entry per item. ``likelihood`` is accepted as an alias, and a single
+            number (an overall agreement, as classifications send) decodes too.
     """
 
     choices: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    likelihoods: dict[str, Any] | None = None
-    likelihood: dict[str, Any] | None = None
+    likelihoods: dict[str, Any] | float | None = None
+    likelihood: dict[str, Any] | float | None = None
 
     def __post_init__(self) -> None:
         if self.likelihoods is None and self.likelihood is not None:

@@ -80,6 +80,7 @@ def load_json_schema(schema: SchemaLike) -> dict[str, Any]:
         result = _plain_copy(schema)
         origin = "json_schema"
     elif isinstance(schema, (str, os.PathLike)):
+        _check_path_text(os.fspath(schema))
         result = _read_schema_file(Path(os.fspath(schema)))
         origin = f"the schema in {os.fspath(schema)!r}"
     else:
@@ -99,6 +100,15 @@ def _plain_copy(schema: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(copied, dict):
         raise UsageError("json_schema must be a JSON object")
     return copied
+
+
+def _check_path_text(path: str) -> None:
+    if not path.strip():
+        raise UsageError("json_schema path is empty")
+    if path.lstrip().startswith("{"):
+        raise UsageError(
+            "json_schema looks like JSON text; pass a dict (json.loads(text)) or a file path"
+        )
 
 
 def _read_schema_file(path: Path) -> dict[str, Any]:

@@ -75,6 +75,11 @@ def test_likelihood_alias() -> None:
     assert record.consensus is not None and record.consensus.likelihoods == {"a": 1}
 
 
+def test_likelihoods_as_a_single_number() -> None:
+    record = decode(b'{"id": "e1", "status": "completed", "consensus": {"likelihoods": 0.5}}')
+    assert record.consensus is not None and record.consensus.likelihoods == 0.5
+
+
 def test_failed_record() -> None:
     record = decode(
         b'{"id": "e1", "status": "failed", "output": {}, '

@@ -130,6 +130,14 @@ def test_bad_schemas(schema: Any, message: str) -> None:
         load_json_schema(schema)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "path is empty"), ('{"type": "object"}', "looks like JSON text")]
+)
+def test_strings_that_are_not_paths(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_json_schema(text)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         load_json_schema(tmp_path / "nope.json")
