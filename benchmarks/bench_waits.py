@@ -26,15 +26,20 @@ Targets at 10,000 waits: <= 1.5 requests per run, p95 lag <= 0.5 s, p99 <= 1 s,
 bytes per run <= the naive loop's, RSS growth <= 60 MB, client CPU <= 0.3x the
 naive loop's. A missed target is printed as MISS; the script never fails on one.
 
-    python benchmarks/bench_waits.py [--quick] [--sizes 100 1000 10000]
+    python benchmarks/bench_waits.py [--quick] [--sizes 100 1000 10000] [--profile N]
+
+``--profile N`` only profiles retab-async waiting for N runs (cProfile, CPU time)
+and prints where its client time goes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import dataclasses
 import gc
 import json
+import pstats
 import subprocess
 import sys
 import time
@@ -195,8 +200,25 @@ def measure(
     return result
 
 
+def profile(n: int, durations: tuple[float, float]) -> None:
+    """Where retab-async's client CPU goes while waiting for ``n`` runs."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    result = measure_here("retab-async", n, 0.0, durations)
+    profiler.disable()
+    print({k: v for k, v in result.items() if k != "poller"})
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+
+
 def main() -> None:
-    args = _parse_args(__doc__, sizes={"type": int, "nargs": "+", "default": None})
+    args = _parse_args(
+        __doc__,
+        sizes={"type": int, "nargs": "+", "default": None},
+        profile={"type": int, "metavar": "N", "help": "profile retab-async at N waits"},
+    )
+    if args.profile:
+        profile(args.profile, (2.0, 10.0))
+        return
     report = Report("waits", "concurrent waits with realistic records", quick=args.quick)
     sizes = args.sizes or ([10] if args.quick else [100, 1000, 10_000])
     durations = (0.05, 0.15) if args.quick else (2.0, 10.0)
