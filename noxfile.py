@@ -81,9 +81,15 @@ def bench(session: nox.Session) -> None:
     results = Path(session.create_tmp()) / "bench-results"
     shutil.rmtree(results, ignore_errors=True)
     env = {"RETAB_BENCH_RESULTS": str(results)}
+    failed = []
     for script in BENCHMARKS:
-        session.run("python", f"benchmarks/{script}", *session.posargs, env=env)
+        try:
+            session.run("python", f"benchmarks/{script}", *session.posargs, env=env)
+        except nox.command.CommandFailed:  # the table of the others is still wanted
+            failed.append(script)
     session.run("python", "benchmarks/summary.py", env=env)
+    if failed:
+        session.error(f"failed to run: {', '.join(failed)}")
 
 
 @nox.session

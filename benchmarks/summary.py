@@ -53,6 +53,9 @@ def main() -> None:
     for _, row in rows:
         target = f"  (target {row['target']}) {row['verdict']}" if row["target"] else ""
         print(f"{row['measure']:<{width}}  {row['value']}{target}")
+    absent = [f"bench_{name}.py" for name in ORDER if name not in {r["name"] for r in results}]
+    if absent:
+        print(f"no result from {', '.join(absent)} (not run, or failed: see its output)")
     print(f"\n{passed} targets met, {missed} missed (a miss is reported, never a failure)")
 
 
