@@ -96,6 +96,19 @@ class BatchResult(Generic[R]):
         """Whether the run completed."""
         return self.error is None and self.record is not None
 
+    def require_record(self) -> R:
+        """The completed record, typed without ``None``.
+
+        Raises:
+            RetabError: the error this result carries (``RunFailed``, ``RunCancelled``,
+                ``WaitTimeout``, ``DocumentError``, an API error...) when it is not ``ok``.
+        """
+        if self.error is not None:
+            raise self.error
+        if self.record is None:  # pragma: no cover - a result has a record or an error
+            raise RetabError(f"{self.key}: no record")
+        return self.record
+
 
 @dataclasses.dataclass
 class BatchProgress:

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ._errors import RunCancelled, RunError, RunFailed
 from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
@@ -136,6 +137,30 @@ class Classification(_Model, frozen=True, kw_only=True):
     def category(self) -> str | None:
         """The chosen category's name, once completed."""
         return self.output.category if self.output is not None else None
+
+    def require_output(self) -> ClassificationDecision:
+        """The decision of a completed run, typed without ``None``.
+
+        ``record.require_output().reasoning`` reads what ``record.output.reasoning``
+        reads, for code that expects a completed run (after ``handle.wait()`` or a
+        synchronous ``create``), and type-checks without a cast.
+
+        Raises:
+            RunFailed: the run ended ``failed`` (``.error`` is the server's error).
+            RunCancelled: the run ended ``cancelled``.
+            RunError: the run has not finished, or was fetched with ``include_output=False``.
+        """
+        if self.output is not None:
+            return self.output
+        if self.status in FAILURE_STATUSES:
+            raise RunFailed(run_id=self.id, error=self.error, record=self)
+        if self.status == "cancelled":
+            raise RunCancelled(run_id=self.id, record=self)
+        if self.status == "completed":
+            reason = f"run {self.id} was fetched without its output (include_output=False)"
+        else:
+            reason = f"run {self.id} is {self.status!r}: it has no output yet"
+        raise RunError(reason, run_id=self.id, record=self)
 
 
 class ListMetadata(_Model, frozen=True, kw_only=True):

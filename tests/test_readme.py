@@ -1,0 +1,37 @@
+"""Every python block of the README runs against a local server and passes mypy --strict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import _snippets
+from ._snippets import ROOT, Snippet
+
+BLOCKS = _snippets.snippets(ROOT / "README.md")
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    yield from _snippets.serve()
+
+
+def test_the_readme_has_python_blocks() -> None:
+    headings = {block.heading for block in BLOCKS}
+    assert {"The client", "Background runs", "Batches"} <= headings
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.name)
+def test_readme_block_runs(block: Snippet, base_url: str, tmp_path: Path) -> None:
+    _snippets.documents(tmp_path)
+    out = _snippets.run(block, tmp_path, base_url)
+    assert out.returncode == 0, f"{block}\n{out.stdout}\n{out.stderr}"
+
+
+@pytest.mark.subprocess
+def test_readme_blocks_pass_mypy_strict(tmp_path: Path) -> None:
+    out = _snippets.mypy_strict(BLOCKS, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
