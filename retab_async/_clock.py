@@ -20,7 +20,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -143,11 +143,14 @@ class ManualClock:
         finally:
             timer.dead = True
 
-    @contextlib.contextmanager
-    def move_on_after(
-        self, seconds: float | None, *, shield: bool = False
-    ) -> Iterator[anyio.CancelScope]:
+    def move_on_after(self, seconds: float | None, *, shield: bool = False) -> Deadline:
         """A cancel scope cancelled once the clock reaches now + ``seconds``."""
+        # typeshed gives a generator context manager's __exit__ ``bool | None``; this one
+        # swallows its own cancellation, as Deadline says, so ManualClock is a Clock.
+        return cast(Deadline, self._move_on_after(seconds, shield))
+
+    @contextlib.contextmanager
+    def _move_on_after(self, seconds: float | None, shield: bool) -> Iterator[anyio.CancelScope]:
         with anyio.CancelScope(shield=shield) as scope:
             timer: _Timer | None = None
             if seconds is not None and seconds < math.inf:

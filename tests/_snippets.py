@@ -116,20 +116,33 @@ def run(snippet: Snippet, directory: Path, base_url: str) -> subprocess.Complete
     )
 
 
+_MYPY_CONFIG = """\
+[mypy]
+strict = True
+python_version = 3.10
+"""
+# dask and distributed ship without complete annotations: calling them from a typed
+# function is all that is relaxed, and only for the blocks of the Dask guide.
+_UNTYPED_LIBRARIES = "[mypy-{module}]\ndisable_error_code = no-untyped-call\n"
+
+
 def mypy_strict(blocks: Iterable[Snippet], directory: Path) -> subprocess.CompletedProcess[str]:
     """``mypy --strict`` over every block, each as its own module."""
+    blocks = list(blocks)
     paths = [str(write(snippet, directory)) for snippet in blocks]
+    config = directory / "mypy.ini"
+    relaxed = [_UNTYPED_LIBRARIES.format(module=s.name) for s in blocks if s.source.stem == "dask"]
+    config.write_text(_MYPY_CONFIG + "".join(relaxed))
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "mypy",
-            "--strict",
+            "--config-file",
+            str(config),
             "--no-incremental",
             "--cache-dir",
             os.devnull,
-            "--python-version",
-            "3.10",
             *paths,
         ],
         cwd=directory,
