@@ -47,12 +47,22 @@ class Snippet:
         return "_".join([stem, f"l{self.line}", *words])
 
     @property
+    def uses_dask(self) -> bool:
+        """Whether the block imports dask or distributed (which are not fully typed)."""
+        return re.search(r"^(from|import) (dask|distributed)\b", self.code, re.M) is not None
+
+    @property
     def is_pytest_module(self) -> bool:
         """Whether the block is a test module (run with pytest, not python)."""
         return re.search(r"^(async )?def test_", self.code, re.M) is not None
 
     def __str__(self) -> str:
         return f"{self.source.relative_to(ROOT)}:{self.line} ({self.heading})"
+
+
+def site_pages() -> list[Path]:
+    """The documentation site's Markdown pages."""
+    return sorted((ROOT / "docs").rglob("*.md"))
 
 
 def snippets(path: Path) -> list[Snippet]:
@@ -122,7 +132,7 @@ strict = True
 python_version = 3.10
 """
 # dask and distributed ship without complete annotations: calling them from a typed
-# function is all that is relaxed, and only for the blocks of the Dask guide.
+# function is all that is relaxed, and only for the blocks that use them.
 _UNTYPED_LIBRARIES = "[mypy-{module}]\ndisable_error_code = no-untyped-call\n"
 
 
@@ -131,7 +141,7 @@ def mypy_strict(blocks: Iterable[Snippet], directory: Path) -> subprocess.Comple
     blocks = list(blocks)
     paths = [str(write(snippet, directory)) for snippet in blocks]
     config = directory / "mypy.ini"
-    relaxed = [_UNTYPED_LIBRARIES.format(module=s.name) for s in blocks if s.source.stem == "dask"]
+    relaxed = [_UNTYPED_LIBRARIES.format(module=s.name) for s in blocks if s.uses_dask]
     config.write_text(_MYPY_CONFIG + "".join(relaxed))
     return subprocess.run(
         [

@@ -1,5 +1,6 @@
-"""Every python block of the documentation site runs against a local server and passes
-mypy --strict (the same mechanism as the README's, in ``tests/_snippets.py``)."""
+"""Every python block of the documentation site runs against a local server (the same
+mechanism as the README's, in ``tests/_snippets.py``; ``tests/test_readme.py`` runs
+mypy --strict over both)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from . import _snippets
 from ._snippets import ROOT, Snippet
 
-PAGES = sorted((ROOT / "docs").rglob("*.md"))
-BLOCKS = [block for page in PAGES for block in _snippets.snippets(page)]
+BLOCKS = [block for page in _snippets.site_pages() for block in _snippets.snippets(page)]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,3 @@ def test_docs_block_runs(block: Snippet, base_url: str, tmp_path: Path) -> None:
     _snippets.documents(tmp_path)
     out = _snippets.run(block, tmp_path, base_url)
     assert out.returncode == 0, f"{block}\n{out.stdout}\n{out.stderr}"
-
-
-@pytest.mark.subprocess
-def test_docs_blocks_pass_mypy_strict(tmp_path: Path) -> None:
-    out = _snippets.mypy_strict(BLOCKS, tmp_path)
-    assert out.returncode == 0, out.stdout + out.stderr

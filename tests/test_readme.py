@@ -1,4 +1,5 @@
-"""Every python block of the README runs against a local server and passes mypy --strict."""
+"""Every python block of the README runs against a local server, and every block of the
+README and of the documentation site passes mypy --strict (one run for both)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_readme_block_runs(block: Snippet, base_url: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.subprocess
-def test_readme_blocks_pass_mypy_strict(tmp_path: Path) -> None:
-    out = _snippets.mypy_strict(BLOCKS, tmp_path)
+def test_readme_and_site_blocks_pass_mypy_strict(tmp_path: Path) -> None:
+    site = [block for page in _snippets.site_pages() for block in _snippets.snippets(page)]
+    out = _snippets.mypy_strict([*BLOCKS, *site], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
