@@ -52,7 +52,7 @@ EXIT_CODES = {
 ENVIRONMENT = {
     "RETAB_API_KEY": "the API key (required unless --local)",
     "RETAB_API_BASE_URL": f"the API's address (default {DEFAULT_BASE_URL})",
-    "RETAB_ALLOW_INSECURE_HTTP": "set to 1 to allow a plain http:// address that is not local",
+    "RETAB_ALLOW_INSECURE_HTTP": "1: allow a plain http:// address that is not local",
 }
 _STATUSES = sorted(KNOWN_STATUSES - {"error"})
 

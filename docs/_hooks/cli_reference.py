@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 MARKER = "<!-- cli-reference -->"
-WIDTH = 90
+WIDTH = 88
 
 
 def render() -> str:
@@ -21,6 +21,7 @@ def render() -> str:
     top = parser()
     sections = [_block(top)]
     for name, command in _commands(top).items():
+        command.epilog = None  # environment and exit codes: shown once, above
         sections.append(f"## `retab-async {name}`\n\n{_block(command)}")
     return "\n\n".join(sections) + "\n"
 
