@@ -17,6 +17,7 @@ from retab_async import (
     RunFailed,
     UsageError,
 )
+from retab_async._batch import ProgressCallback
 from retab_async.testing import FAIL_MARKER, LocalRetab
 
 from .conftest import CATEGORIES, INVOICE, make_client
@@ -98,8 +99,10 @@ async def test_stop_on_first_failure_cancels_the_rest(
 async def test_closing_early_cancels_in_flight_runs(
     client: RetabClient, server: LocalRetab
 ) -> None:
-    batch = client.classifications.map(docs(10), CATEGORIES, concurrency=4)
-    with anyio.move_on_after(0.2):
+    with anyio.CancelScope() as scope:
+        batch = client.classifications.map(
+            docs(10), CATEGORIES, concurrency=4, progress=_cancel_when_running(scope, 4)
+        )
         async with batch:
             async for _ in batch:
                 pass
@@ -111,10 +114,23 @@ async def test_closing_early_cancels_in_flight_runs(
 async def test_cancelling_the_consumer_cancels_in_flight_runs(
     client: RetabClient, server: LocalRetab
 ) -> None:
-    with anyio.move_on_after(0.2):
-        async for _ in client.classifications.map(docs(10), CATEGORIES, concurrency=3):
+    with anyio.CancelScope() as scope:
+        progress = _cancel_when_running(scope, 3)
+        async for _ in client.classifications.map(
+            docs(10), CATEGORIES, concurrency=3, progress=progress
+        ):
             pass
     assert [run.status for run in server.runs] == ["cancelled"] * 3
+
+
+def _cancel_when_running(scope: anyio.CancelScope, n: int) -> ProgressCallback:
+    """A progress callback that cancels ``scope`` once ``n`` runs are in flight."""
+
+    def progress(p: BatchProgress) -> None:
+        if p.running == n:
+            scope.cancel()
+
+    return progress
 
 
 @pytest.mark.retab_server(run_time=30)
