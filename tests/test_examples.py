@@ -51,6 +51,9 @@ def test_batch_pipeline_with_checkpoint(tmp_path: Path) -> None:
     assert second.returncode == 0
     assert second.stdout.count("(from checkpoint)") == 8
     assert "requests sent by the poller: 0" in second.stdout
+    third = _run("batch_pipeline.py", "--checkpoint", str(checkpoint), "--restart", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "(from checkpoint)" not in third.stdout and "progress: 8/8 finished" in third.stdout
 
 
 def _load_web_backend() -> ModuleType:
