@@ -19,7 +19,6 @@ from ._batch import BatchItem as BatchItem
 from ._batch import BatchProgress as BatchProgress
 from ._batch import BatchResult as BatchResult
 from ._classifications import Classifications as Classifications
-from ._classifications import Paginator as Paginator
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import RetabClient as RetabClient
 from ._clock import Clock as Clock
@@ -69,6 +68,7 @@ from ._models import RetabUsage as RetabUsage
 from ._polling import PollPolicy as PollPolicy
 from ._polling import PollStats as PollStats
 from ._primitives import Primitive as Primitive
+from ._resource import Paginator as Paginator
 from ._retry import RetryPolicy as RetryPolicy
 from ._runs import RunHandle as RunHandle
 from ._runs import RunWatch as RunWatch

@@ -15,14 +15,13 @@ batch: use ``async with`` (or ``contextlib.aclosing``) to get that clean-up.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sized
 from pathlib import PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal
+from typing import Any, Generic, Literal
 
 import anyio
 
@@ -39,14 +38,11 @@ from ._errors import (
     WaitTimeout,
 )
 from ._fingerprint import document_digest, mime_digest_async, params_digests
-from ._models import Category, MIMEData
+from ._models import MIMEData
 from ._poller import Poller, Watch
-from ._primitives import R
+from ._primitives import Primitive, R
 from ._runs import CANCEL_GRACE, RunHandle
 from ._status import FAILURE_STATUSES
-
-if TYPE_CHECKING:
-    from ._classifications import Classifications
 
 __all__ = [
     "Batch",
@@ -55,10 +51,10 @@ __all__ = [
     "BatchResult",
     "FailurePolicy",
     "ProgressCallback",
+    "StartFunction",
 ]
 
 FailurePolicy = Literal["continue", "stop"]
-_CREATE_OPTIONS = frozenset({"model", "first_n_pages", "instructions", "n_consensus", "bust_cache"})
 _CHECK_CONCURRENCY = 8  # inputs hashed at once when a checkpoint is resumed
 
 
@@ -129,6 +125,12 @@ class BatchProgress:
 
 
 ProgressCallback = Callable[[BatchProgress], None]
+StartFunction = Callable[[DocumentLike, "str | None", bool], Awaitable[RunHandle[R]]]
+"""Starts one input's run: ``start(document, idempotency_key, owned)`` -> its handle.
+
+``owned``: the batch holds the run only while it runs, so a create cancelled or
+failing uncertainly must not leave its run going (see ``RunResource._start``).
+"""
 
 
 @dataclasses.dataclass(eq=False)
@@ -142,7 +144,7 @@ class _Slot:
 
 
 class Batch(Generic[R]):
-    """The async iterator returned by ``client.classifications.map(...)``.
+    """The async iterator returned by ``map(...)`` of every primitive.
 
     Yields one :class:`BatchResult` per input, as runs finish. Raises
     :class:`UsageError` at once for bad arguments or a duplicate input key;
@@ -157,20 +159,29 @@ class Batch(Generic[R]):
     knows (``404``), or that was cancelled before it finished, is started again
     under a new idempotency key. :class:`CheckpointError` is raised, and the
     batch stopped, when the journal cannot be written (a full disk).
+
+    Args:
+        start: starts one input's run (see :data:`StartFunction`).
+        poller: the client's poller, which watches the runs.
+        primitive: the kind of run ``start`` makes.
+        documents: the inputs (see :class:`BatchItem` for keys).
+        parameters: every create option shared by the inputs, defaults included
+            (what makes a rerun the same batch, for the checkpoint).
     """
 
     def __init__(
         self,
-        resource: Classifications,
+        start: StartFunction[R],
+        poller: Poller,
+        primitive: Primitive[R],
         documents: Iterable[Any],
-        categories: list[Category],
         *,
-        concurrency: int,
-        on_failure: FailurePolicy,
-        progress: ProgressCallback | None,
-        checkpoint: str | os.PathLike[str] | None,
-        timeout: float | None,
-        options: dict[str, Any],
+        parameters: Mapping[str, Any],
+        concurrency: int = 32,
+        on_failure: FailurePolicy = "continue",
+        progress: ProgressCallback | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
         cancel_on_exit: bool = True,
         checkpoint_mode: CheckpointMode = "resume",
     ) -> None:
@@ -180,15 +191,12 @@ class Batch(Generic[R]):
             raise UsageError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
         if timeout is not None and timeout <= 0:
             raise UsageError("timeout must be positive seconds per run, or None")
-        unknown = set(options) - _CREATE_OPTIONS
-        if unknown:
-            raise UsageError(f"unknown options for map(): {sorted(unknown)}")
         self.cancel_on_exit = cancel_on_exit
-        self._resource = resource
-        self._client = resource._client
-        self._primitive = resource.primitive
-        self._categories = categories
-        self._options = options
+        self._start_run = start
+        self._poller = poller
+        self._clock = poller.clock
+        self._primitive = primitive
+        self._parameters = {"primitive": primitive.name, **parameters}
         self._concurrency = concurrency
         self._on_failure = on_failure
         self._on_progress = progress
@@ -210,7 +218,7 @@ class Batch(Generic[R]):
         self._closed = False
         self._journal: Journal | None = None
         if checkpoint is not None:
-            params = params_digests(self._batch_parameters())
+            params = params_digests(self._parameters)
             self._journal = Journal.open(checkpoint, params=params, mode=checkpoint_mode)
         journal = self._journal
         self._checked = journal is None or not any(s.resumable for s in journal.states.values())
@@ -292,7 +300,7 @@ class Batch(Generic[R]):
 
     async def _wait_for_news(self) -> None:
         while not (self._ready or self._settled or self._drained() or self._journal_failed()):
-            clock = self._client.clock
+            clock = self._clock
             deadline = min((s.deadline for s in self._in_flight.values()), default=float("inf"))
             with clock.move_on_after(max(0.0, deadline - clock.now())):
                 await self._news.wait()
@@ -316,9 +324,9 @@ class Batch(Generic[R]):
             return
         finally:
             self._starting -= 1
-        poller = self._client.poller
+        poller = self._poller
         watch = poller.subscribe(self._primitive, handle.id, handle.record, handle._born)
-        deadline = self._client.clock.now() + self._timeout if self._timeout else float("inf")
+        deadline = self._clock.now() + self._timeout if self._timeout else float("inf")
         slot = self._in_flight[key] = _Slot(key, document, handle, watch, deadline, resumed)
         sharing = self._by_watch.setdefault(watch, [])
         if not sharing:
@@ -335,18 +343,19 @@ class Batch(Generic[R]):
         """The run of input ``key``: re-attached from the checkpoint, or created."""
         journal = self._journal
         if journal is None:
-            handle = await self._resource.start(document, self._categories, **self._options)
+            handle = await self._start_run(document, None, False)
             self.progress.submitted += 1
             return handle, False
         state = journal.states.get(key)
         if state is not None and state.run_id is not None:
             self.progress.resumed += 1
             handle = RunHandle(
-                self._client,
+                self._poller.pipeline,
+                self._poller,
                 self._primitive,
                 state.run_id,
                 idempotency_key=state.idempotency_key,
-                born=_born(state, self._client.clock.now()),
+                born=_born(state, self._clock.now()),
             )
             return handle, True
         mime = await to_mime_data(document)  # read once: for the digest and the body
@@ -363,28 +372,10 @@ class Batch(Generic[R]):
     async def _create(self, journal: Journal, key: str, mime: Any, digest: str) -> RunHandle[Any]:
         # Cancelled mid-create, a batch that cancels on exit cancels the run too; one
         # that leaves runs going leaves it to a rerun, which replays the same key.
-        handle = await self._resource._start(
-            mime,
-            self._categories,
-            idempotency_key=journal.idempotency_key(key, digest),
-            owned=self.cancel_on_exit,
-            **self._options,
-        )
+        key_for_create = journal.idempotency_key(key, digest)
+        handle = await self._start_run(mime, key_for_create, self.cancel_on_exit)
         journal.started(key, handle.id, handle.idempotency_key, digest)
         return handle
-
-    def _batch_parameters(self) -> dict[str, Any]:
-        """What makes two batches the same batch: every create parameter, defaults included."""
-        signature = inspect.signature(self._resource.start)
-        values = {
-            name: parameter.default
-            for name, parameter in signature.parameters.items()
-            if name in _CREATE_OPTIONS
-        }
-        values.update(self._options)
-        values["primitive"] = self._primitive.name
-        values["categories"] = self._categories
-        return values
 
     async def _check_inputs(self) -> None:
         """Compare every input the checkpoint has a result or a run for with the content
@@ -427,7 +418,7 @@ class Batch(Generic[R]):
     # -- finishing --------------------------------------------------------------
 
     def _collect(self) -> None:
-        poller = self._client.poller
+        poller = self._poller
         while self._settled:
             watch = self._settled.popleft()
             for slot in list(self._by_watch.get(watch, ())):
@@ -464,7 +455,7 @@ class Batch(Generic[R]):
         for slot in [s for s in self._in_flight.values() if s.deadline <= now]:
             del self._in_flight[slot.key]
             self._forget(slot)
-            self._client.poller.release(slot.watch)
+            self._poller.release(slot.watch)
             self.progress.running -= 1
             error = WaitTimeout(
                 run_id=slot.handle.id,
@@ -525,12 +516,12 @@ class Batch(Generic[R]):
     async def _cancel_in_flight(self, *, report: bool) -> None:
         slots = list(self._in_flight.values())
         self._in_flight.clear()
-        poller = self._client.poller
+        poller = self._poller
         for slot in slots:
             self._forget(slot)
             poller.release(slot.watch)
             self.progress.running -= 1
-        with self._client.clock.move_on_after(CANCEL_GRACE, shield=True):
+        with self._clock.move_on_after(CANCEL_GRACE, shield=True):
             async with anyio.create_task_group() as tg:
                 for slot in slots:
                     tg.start_soon(self._cancel_one, slot, report)
@@ -561,7 +552,7 @@ class Batch(Generic[R]):
             else:
                 for slot in list(self._in_flight.values()):
                     self._forget(slot)
-                    self._client.poller.release(slot.watch)
+                    self._poller.release(slot.watch)
                 self._in_flight.clear()
         finally:
             self._close_journal()

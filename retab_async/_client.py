@@ -1,33 +1,31 @@
-"""``RetabClient``: configuration, lifecycle, and the request pipeline.
+"""``RetabClient``: configuration, lifecycle, and one property per primitive.
 
-A request goes: build (resource) -> retry policy -> one attempt (send, check
-status, decode). The client owns one aiohttp session and one poller.
+The client is the facade: it reads configuration, builds the request
+:class:`Pipeline` and the :class:`Poller`, and hands them to the resources.
+Nothing in the package imports it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import ClientStateError, ProtocolError, UsageError
+from ._errors import UsageError
+from ._pipeline import Pipeline, State
 from ._poller import Poller
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
-from ._transport import Response, Transport, error_for_status, normalize_base_url
+from ._transport import Transport, normalize_base_url
 
 if TYPE_CHECKING:
     from ._classifications import Classifications
     from ._runs import RunHandle
 
-__all__ = ["DEFAULT_BASE_URL", "RetabClient", "no_body"]
+__all__ = ["DEFAULT_BASE_URL", "RetabClient"]
 
-_T = TypeVar("_T")
 DEFAULT_BASE_URL = "https://api.retab.com"
-_State = Literal["unopened", "open", "closed"]
 
 
 class RetabClient:
@@ -114,19 +112,23 @@ class RetabClient:
             max_response_bytes=max_response_bytes,
         )
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.poller = Poller(self, poll or PollPolicy(), self.clock)
-        self._state: _State = "unopened"
-        self._in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pipeline = Pipeline(
+            self._transport,
+            self.retry,
+            timeout=timeout,
+            sync_timeout=sync_timeout,
+            clock=self.clock,
+        )
+        self.poller = Poller(self._pipeline, poll or PollPolicy())
         self._classifications: Classifications | None = None
 
     def __repr__(self) -> str:
-        return f"<RetabClient {self.base_url} {self._state}>"
+        return f"<RetabClient {self.base_url} {self.state}>"
 
     @property
-    def state(self) -> _State:
+    def state(self) -> State:
         """``"unopened"``, ``"open"`` or ``"closed"``."""
-        return self._state
+        return self._pipeline.state
 
     @property
     def classifications(self) -> Classifications:
@@ -134,7 +136,7 @@ class RetabClient:
         if self._classifications is None:
             from ._classifications import Classifications
 
-            self._classifications = Classifications(self)
+            self._classifications = Classifications(self._pipeline, self.poller)
         return self._classifications
 
     # -- lifecycle --------------------------------------------------------------
@@ -144,11 +146,7 @@ class RetabClient:
 
         Raises :class:`ClientStateError` if the client is open or closed already.
         """
-        if self._state != "unopened":
-            raise ClientStateError(f"cannot open a client that is {self._state}; make a new one")
-        self._loop = asyncio.get_running_loop()
-        await self._transport.open()
-        self._state = "open"
+        await self._pipeline.open()
         return self
 
     async def aclose(self) -> None:
@@ -157,15 +155,13 @@ class RetabClient:
         Raises :class:`ClientStateError` when called from another event loop than
         the one that opened the client (which alone can close its connections).
         """
-        if self._state == "closed":
+        if self.state == "closed":
             return
-        if self._state == "open":
-            self._check_loop()
-        self._state = "closed"
+        self._pipeline.closing()
         try:
             await self.poller.aclose()
         finally:
-            await self._transport.close()
+            await self._pipeline.close()
 
     async def __aenter__(self) -> RetabClient:
         return await self.open()
@@ -178,30 +174,6 @@ class RetabClient:
     ) -> None:
         await self.aclose()
 
-    def _require_open(self) -> Transport:
-        if self._state == "open":
-            if self._loop is not asyncio.get_running_loop():
-                self._check_loop()
-            return self._transport
-        if self._state == "unopened":
-            raise ClientStateError(
-                "the client is not open: use 'async with RetabClient() as client' "
-                "or 'await client.open()' first"
-            )
-        raise ClientStateError("the client is closed; make a new RetabClient")
-
-    def _check_loop(self) -> None:
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not self._loop:
-            raise ClientStateError(
-                "this client was opened in another event loop (a second asyncio.run(), "
-                "another thread?) and its connections belong to that loop: open one "
-                "client per event loop"
-            )
-
     def resume(self, token: str) -> RunHandle[Any]:
         """A handle on the run that ``token`` (from :attr:`RunHandle.token`) describes.
 
@@ -212,84 +184,10 @@ class RetabClient:
         from ._tokens import decode_token
 
         primitive, run_id, key = decode_token(token, base_url=self.base_url)
-        return RunHandle(self, primitive, run_id, idempotency_key=key)
-
-    # -- the request pipeline ---------------------------------------------------
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        decode: Callable[[Response], _T],
-        *,
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        expect_id: str | None = None,
-        bypass_pause: bool = False,
-    ) -> _T:
-        """Send a request under the retry policy and decode the answer.
-
-        Each attempt gets ``timeout`` seconds (default: the client's), cut to what is
-        left of the retry policy's total budget. With ``expect_id`` the decoded record
-        must carry that id. ``bypass_pause`` sends it even while the client is paused
-        by a ``Retry-After`` (for cancels).
-
-        Raises :class:`ClientStateError`, :class:`TransportError` subclasses,
-        :class:`APIStatusError` subclasses, :class:`DecodeError`, or
-        :class:`ProtocolError` (a redirect, or a record of another id).
-        """
-        transport = self._require_open()
-        per_attempt = self.timeout if timeout is None else timeout
-
-        async def attempt(number: int, budget: float | None) -> _T:
-            seconds = per_attempt if budget is None or budget >= per_attempt else budget
-            response = await transport.send(
-                method,
-                path,
-                params=params,
-                body=body,
-                headers=headers,
-                timeout=seconds,
-                bypass_pause=bypass_pause,
-            )
-            if not 200 <= response.status < 300:
-                raise error_for_status(response, attempt=number)
-            result = decode(response)
-            if expect_id is not None and getattr(result, "id", None) != expect_id:
-                raise _mismatch(result, expect_id, response)
-            return result
-
-        self._in_flight += 1
-        try:
-            return await (retry or self.retry).call(attempt)
-        finally:
-            self._in_flight -= 1
+        return RunHandle(self._pipeline, self.poller, primitive, run_id, idempotency_key=key)
 
     @property
     def requests_in_flight(self) -> int:
         """Requests sent (or being retried) and not answered yet. A test that drives a
         ``ManualClock`` moves time only when this is 0 and ``poller.idle``."""
-        return self._in_flight
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request of this client for ``seconds`` (what a 429 does)."""
-        self._transport.pause(seconds)
-
-
-def _mismatch(record: object, expected: str, response: Response) -> ProtocolError:
-    return ProtocolError(
-        f"{response.method} {response.url}: asked for {expected!r} but the server "
-        f"answered with the record of {getattr(record, 'id', None)!r}",
-        method=response.method,
-        url=response.url,
-        status=response.status,
-        request_id=response.request_id,
-    )
-
-
-def no_body(_: Response) -> None:
-    """A decoder for responses whose body we do not need (``204``)."""
-    return
+        return self._pipeline.in_flight

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from ._clock import Clock
 from ._errors import (
     APIStatusError,
     ClientStateError,
@@ -52,7 +51,7 @@ from ._retry import RetryPolicy, is_transient
 from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
-    from ._client import RetabClient
+    from ._pipeline import Pipeline
 
 __all__ = ["Poller", "Watch"]
 
@@ -146,8 +145,9 @@ class Watch:
 class Poller:
     """The client's scheduler for every waiting handle. See the module docstring."""
 
-    def __init__(self, client: RetabClient, policy: PollPolicy, clock: Clock) -> None:
-        self.client = client
+    def __init__(self, pipeline: Pipeline, policy: PollPolicy) -> None:
+        self.pipeline = pipeline
+        clock = pipeline.clock
         self.policy = policy
         self.clock = clock
         self.stats = PollStats()
@@ -391,7 +391,7 @@ class Poller:
                 self.stats.final_fetches += 1
             else:
                 self.stats.gets += 1
-            return await self.client.request(
+            return await self.pipeline.request(
                 "GET",
                 primitive.record_path(watch.run_id),
                 primitive.decode,
@@ -434,7 +434,7 @@ class Poller:
             self.stats.transient_errors += 1
             delay = self.policy.interval(age)
             if isinstance(exc, (APIStatusError, PauseTimeout)) and exc.retry_after:
-                delay = max(delay, min(exc.retry_after, self.client.retry.max_retry_after))
+                delay = max(delay, min(exc.retry_after, self.pipeline.retry.max_retry_after))
             self._schedule(watch, delay)
             return
         watch.fail(exc)  # 401, 403, other 4xx, a body of the wrong shape: polling will not help
@@ -552,7 +552,7 @@ class Poller:
         async with self._slots:
             await self._limiter.acquire()
             self.stats.list_pages += 1
-            scan: Scan = await self.client.request(
+            scan: Scan = await self.pipeline.request(
                 "GET",
                 primitive.path,
                 primitive.scan_page,

@@ -18,7 +18,8 @@ from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
 from ._tokens import encode_token
 
 if TYPE_CHECKING:
-    from ._client import RetabClient
+    from ._pipeline import Pipeline
+    from ._poller import Poller
 
 __all__ = ["CANCEL_GRACE", "RunHandle", "RunWatch"]
 
@@ -46,7 +47,8 @@ class RunHandle(Generic[R]):
 
     def __init__(
         self,
-        client: RetabClient,
+        pipeline: Pipeline,
+        poller: Poller,
         primitive: Primitive[R],
         run_id: str,
         *,
@@ -56,13 +58,14 @@ class RunHandle(Generic[R]):
         born: float | None = None,
     ) -> None:
         primitive.record_path(run_id)  # validates the id before anything is sent
-        self._client = client
+        self._pipeline = pipeline
+        self._poller = poller
         self.primitive = primitive
         self.id = run_id
         self.idempotency_key = idempotency_key
         self._record = record
         self._full = full and record is not None
-        self._born = client.clock.now() if born is None else born
+        self._born = pipeline.clock.now() if born is None else born
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.primitive.name} {self.id} {self.status}>"
@@ -85,7 +88,7 @@ class RunHandle(Generic[R]):
     @property
     def token(self) -> str:
         """A JSON-safe string to resume this run with ``client.resume(token)``; no secret in it."""
-        return encode_token(self.primitive, self.id, self._client.base_url, self.idempotency_key)
+        return encode_token(self.primitive, self.id, self._pipeline.base_url, self.idempotency_key)
 
     def _take(self, record: R, *, full: bool) -> R:
         self._record = record
@@ -97,14 +100,14 @@ class RunHandle(Generic[R]):
 
         Raises what the request raises (:class:`NotFoundError`, transport errors...).
         """
-        record = await self._client.request(
+        record = await self._pipeline.request(
             "GET",
             self.primitive.record_path(self.id),
             self.primitive.decode,
             params={"include_output": "true"},
             expect_id=self.id,
         )
-        self._client.poller.report(self.primitive, record, full=True)
+        self._poller.report(self.primitive, record, full=True)
         return self._take(record, full=True)
 
     async def settle(
@@ -133,10 +136,10 @@ class RunHandle(Generic[R]):
             raise UsageError(f"cancel_grace must be >= 0 seconds, not {cancel_grace!r}")
         if self.done and self._full:
             return self._record  # type: ignore[return-value]
-        self._client._require_open()  # a clear error for a closed client or another loop
-        clock = self._client.clock
+        self._pipeline.require_open()  # a clear error for a closed client or another loop
+        clock = self._pipeline.clock
         started = clock.now()
-        poller = self._client.poller
+        poller = self._poller
         watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
         try:
             with clock.move_on_after(timeout):
@@ -203,7 +206,7 @@ class RunHandle(Generic[R]):
             return self._record  # type: ignore[return-value]
         record = await self._send_cancel()
         terminal = record.status in TERMINAL_STATUSES
-        self._client.poller.report(self.primitive, record, full=True)
+        self._poller.report(self.primitive, record, full=True)
         self._take(record, full=True)
         if wait and not terminal:
             return await self.settle()
@@ -211,14 +214,14 @@ class RunHandle(Generic[R]):
 
     async def _send_cancel(self) -> R:
         path = self.primitive.cancel_path(self.id)
-        clock = self._client.clock
+        clock = self._pipeline.clock
         for attempt in range(_CANCEL_NOT_FOUND_RETRIES + 1):
             try:
-                return await self._client.request(
+                return await self._pipeline.request(
                     "POST", path, self.primitive.decode, expect_id=self.id, bypass_pause=True
                 )
             except NotFoundError:
-                young = clock.now() - self._born < self._client.poller.policy.not_found_grace
+                young = clock.now() - self._born < self._poller.policy.not_found_grace
                 if not young or attempt == _CANCEL_NOT_FOUND_RETRIES:
                     raise
                 await clock.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
@@ -227,7 +230,7 @@ class RunHandle(Generic[R]):
     async def _cancel_quietly(self, grace: float = CANCEL_GRACE) -> bool:
         """Cancel on the server during cleanup: shielded, bounded by ``grace`` seconds,
         past any client-wide pause, never raising."""
-        with self._client.clock.move_on_after(grace, shield=True):
+        with self._pipeline.clock.move_on_after(grace, shield=True):
             try:
                 record = await self.cancel()
             except RetabError as exc:
@@ -273,7 +276,7 @@ class RunWatch(Generic[R]):
         handle = self._handle
         if self._last is None and handle.record is not None:
             return handle.record
-        poller = handle._client.poller
+        poller = handle._poller
         watch = poller.subscribe(handle.primitive, handle.id, handle.record, handle._born)
         try:
             while True:

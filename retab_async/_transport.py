@@ -28,7 +28,7 @@ import ipaddress
 import logging
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -56,6 +56,7 @@ from ._errors import (
 from ._version import __version__
 
 __all__ = [
+    "Params",
     "Response",
     "Transport",
     "error_for_status",
@@ -285,7 +286,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -306,7 +307,8 @@ class Transport:
         seconds = self._timeout if timeout is None else timeout
         text = self.base_url + path
         if params:
-            text += "?" + _query(tuple(params.items()))
+            pairs = params.items() if isinstance(params, Mapping) else params
+            text += "?" + _query(tuple(pairs))
         if self._paused_until and not bypass_pause:
             seconds = await self._respect_pause(seconds, method, text)
         if seconds <= 0:
@@ -484,6 +486,10 @@ def _redirected(resp: aiohttp.ClientResponse, method: str, url: str) -> Protocol
         request_id=resp.headers.get("x-request-id"),
         location=location or None,
     )
+
+
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+"""Query parameters: a mapping, or pairs in order when a key repeats."""
 
 
 @functools.lru_cache(maxsize=512)

@@ -205,11 +205,16 @@ async def test_corrupt_checkpoint_is_a_usage_error(client: RetabClient, tmp_path
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"concurrency": 0}, {"on_failure": "explode"}, {"timeout": -1}, {"colour": "red"}],
+    [{"concurrency": 0}, {"on_failure": "explode"}, {"timeout": -1}, {"n_consensus": 0}],
 )
 async def test_bad_map_arguments(client: RetabClient, kwargs: dict[str, object]) -> None:
     with pytest.raises(UsageError):
         client.classifications.map(docs(1), CATEGORIES, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_unknown_map_option_is_a_type_error(client: RetabClient) -> None:
+    with pytest.raises(TypeError, match="colour"):
+        client.classifications.map(docs(1), CATEGORIES, colour="red")  # type: ignore[call-arg]
 
 
 async def test_duplicate_keys_are_refused(client: RetabClient) -> None:

@@ -1,0 +1,416 @@
+"""``RunResource``: the endpoints every background primitive shares, written once.
+
+A primitive's own module (``_classifications.py``, ...) adds only what is its
+own: typed create options, the request body, and list filters. Everything
+else (start, handle, get, cancel, delete, list, list_page, run, map,
+pagination, idempotency keys) lives here, parameterised by the primitive's
+:class:`Primitive` description.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import anyio
+import msgspec
+
+from ._errors import (
+    DecodeError,
+    NotFoundError,
+    RetabError,
+    ServerError,
+    TransportError,
+    UsageError,
+)
+from ._models import Page
+from ._pipeline import no_body
+from ._primitives import Primitive, R, check_id
+from ._runs import CANCEL_GRACE, RunHandle
+from ._status import KNOWN_STATUSES
+
+if TYPE_CHECKING:
+    from ._batch import Batch, FailurePolicy, ProgressCallback
+    from ._checkpoint import CheckpointMode
+    from ._documents import DocumentLike
+    from ._pipeline import Pipeline
+    from ._poller import Poller
+
+__all__ = ["DateLike", "Order", "Paginator", "Query", "RunResource", "new_idempotency_key"]
+
+_T = TypeVar("_T")
+OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)  # a primitive's typed create options
+_log = logging.getLogger("retab_async")
+Order = Literal["asc", "desc"]
+DateLike = dt.date | str
+Query = list[tuple[str, str]]
+"""Query parameters in order; a key may repeat (``document_type=a&document_type=b``)."""
+
+
+class RunResource(Generic[R, OptionsT]):
+    """The shared endpoints of one background primitive.
+
+    Subclasses set :attr:`primitive` and implement :meth:`_body`; their public
+    ``create``/``start``/``run``/``map`` spell out the primitive's options and
+    call the generic ``_create``/``_start``/``_run``/``_map`` here.
+    """
+
+    primitive: Primitive[R]
+
+    def __init__(self, pipeline: Pipeline, poller: Poller) -> None:
+        self._pipeline = pipeline
+        self._poller = poller
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._pipeline.base_url}>"
+
+    async def _body(self, document: DocumentLike, options: OptionsT, *, background: bool) -> bytes:
+        """The JSON body of a create. Raises :class:`DocumentError`, :class:`UsageError`."""
+        raise NotImplementedError
+
+    # -- create -----------------------------------------------------------------
+
+    async def _create(
+        self,
+        document: DocumentLike,
+        options: OptionsT,
+        *,
+        background: bool,
+        idempotency_key: str | None,
+    ) -> R:
+        key = new_idempotency_key(idempotency_key)
+        self._pipeline.require_open()  # before reading a document for nothing
+        body = await self._body(document, options, background=background)
+        if not background:
+            return await self._send_create(body, key, background=False)
+        unreachable = idempotency_key is None
+        return await self._create_in_background(body, key, on_cancel=unreachable, on_error=False)
+
+    async def _start(
+        self,
+        document: DocumentLike,
+        options: OptionsT,
+        *,
+        idempotency_key: str | None,
+        owned: bool = False,
+    ) -> RunHandle[R]:
+        """Start a background run. ``owned``: the caller holds the run only while it runs
+        (``run()``), so a create that is cancelled or fails uncertainly never leaves its
+        run going; otherwise only a cancelled create without the caller's own key is
+        cleaned up (nobody else could reach its run)."""
+        key = new_idempotency_key(idempotency_key)
+        born = self._pipeline.clock.now()
+        self._pipeline.require_open()
+        body = await self._body(document, options, background=True)
+        on_cancel = owned or idempotency_key is None
+        record = await self._create_in_background(body, key, on_cancel=on_cancel, on_error=owned)
+        return self._handle_of(record, idempotency_key=key, born=born)
+
+    async def _send_create(self, body: bytes, key: str, *, background: bool) -> R:
+        timeout = None if background else self._pipeline.sync_timeout
+        try:
+            return await self._pipeline.request(
+                "POST",
+                self.primitive.path,
+                self.primitive.decode,
+                body=body,
+                headers={"Idempotency-Key": key},
+                timeout=timeout,
+            )
+        except RetabError as exc:
+            # Errors are built below the create, which alone knows what the key means.
+            exc.idempotency_key = key
+            raise
+
+    async def _create_in_background(
+        self, body: bytes, key: str, *, on_cancel: bool, on_error: bool
+    ) -> R:
+        """Send a background create. If it is cancelled in flight (``on_cancel``), or
+        fails so that a run may have started anyway (``on_error``), the run is found
+        (the create replayed with its key) and cancelled before the exception goes on."""
+        try:
+            return await self._send_create(body, key, background=True)
+        except anyio.get_cancelled_exc_class():
+            if on_cancel:
+                await self._abandon_create(body, key)
+            raise
+        except RetabError as exc:
+            if on_error and _may_have_started(exc):
+                await self._abandon_create(body, key)
+            raise
+
+    async def _abandon_create(self, body: bytes, key: str) -> None:
+        """Replay an interrupted create and cancel its run: shielded, bounded by
+        ``CANCEL_GRACE`` on the pipeline's clock, never raising."""
+        with self._pipeline.clock.move_on_after(CANCEL_GRACE, shield=True):
+            try:
+                record = await self._send_create(body, key, background=True)
+            except RetabError as exc:
+                _log.warning(
+                    "could not find the run of an interrupted create (key %s): %s", key, exc
+                )
+                return
+            await self._handle_of(record, idempotency_key=key)._cancel_quietly()
+            return
+        _log.warning("cancelling the run of an interrupted create (key %s) took too long", key)
+
+    def _handle_of(
+        self, record: R, *, idempotency_key: str | None = None, born: float | None = None
+    ) -> RunHandle[R]:
+        return RunHandle(
+            self._pipeline,
+            self._poller,
+            self.primitive,
+            record.id,
+            record=record,
+            idempotency_key=idempotency_key,
+            born=born,
+        )
+
+    def _run(
+        self, document: DocumentLike, options: OptionsT, *, idempotency_key: str | None
+    ) -> AbstractAsyncContextManager[RunHandle[R]]:
+        return _run_block(
+            self._start(document, options, idempotency_key=idempotency_key, owned=True)
+        )
+
+    def _map(
+        self,
+        documents: Iterable[Any],
+        options: OptionsT,
+        *,
+        concurrency: int,
+        on_failure: FailurePolicy,
+        progress: ProgressCallback | None,
+        checkpoint: str | Any | None,
+        checkpoint_mode: CheckpointMode,
+        timeout: float | None,
+        cancel_on_exit: bool,
+    ) -> Batch[R]:
+        from ._batch import Batch
+
+        async def start(
+            document: DocumentLike, idempotency_key: str | None, owned: bool
+        ) -> RunHandle[R]:
+            return await self._start(
+                document, options, idempotency_key=idempotency_key, owned=owned
+            )
+
+        return Batch(
+            start,
+            self._poller,
+            self.primitive,
+            documents,
+            parameters=msgspec.structs.asdict(options),
+            concurrency=concurrency,
+            on_failure=on_failure,
+            progress=progress,
+            checkpoint=checkpoint,
+            checkpoint_mode=checkpoint_mode,
+            timeout=timeout,
+            cancel_on_exit=cancel_on_exit,
+        )
+
+    # -- one run ----------------------------------------------------------------
+
+    def handle(self, run: str | R) -> RunHandle[R]:
+        """A :class:`RunHandle` on an existing run, from its id or its record.
+
+        Raises :class:`UsageError` for a malformed id (nothing is sent).
+        """
+        if isinstance(run, self.primitive.record_type):
+            return RunHandle(
+                self._pipeline, self._poller, self.primitive, run.id, record=run, full=True
+            )
+        check_id(run)
+        return RunHandle(self._pipeline, self._poller, self.primitive, run)  # type: ignore[arg-type]
+
+    async def get(self, run_id: str, *, include_output: bool = True) -> R:
+        """Fetch one record.
+
+        Raises :class:`UsageError` for a malformed id, :class:`NotFoundError` for an
+        unknown one, and what any request raises.
+        """
+        return await self._pipeline.request(
+            "GET",
+            self.primitive.record_path(run_id),
+            self.primitive.decode,
+            params={"include_output": "true" if include_output else "false"},
+            expect_id=run_id,
+        )
+
+    async def cancel(self, run_id: str) -> R:
+        """Cancel a run and return its record.
+
+        Idempotent: a run already ``completed``, ``failed`` or ``cancelled`` comes
+        back unchanged, without error. Not held back by a client-wide ``Retry-After``
+        pause. Raises like :meth:`get`.
+        """
+        return await self._pipeline.request(
+            "POST",
+            self.primitive.cancel_path(run_id),
+            self.primitive.decode,
+            expect_id=run_id,
+            bypass_pause=True,
+        )
+
+    async def delete(self, run_id: str) -> None:
+        """Delete a run for good (an in-flight run is cancelled first).
+
+        A ``404`` on a retry (the first attempt's answer was lost) counts as done.
+        Raises like :meth:`get`.
+        """
+        try:
+            await self._pipeline.request("DELETE", self.primitive.record_path(run_id), no_body)
+        except NotFoundError as exc:
+            if exc.attempt == 1:
+                raise
+
+    # -- list -------------------------------------------------------------------
+
+    def _paginate(self, query: Query) -> Paginator[R]:
+        async def fetch(after: str | None) -> Page[R]:
+            params = query if after is None else [*query, ("after", after)]
+            return await self._fetch_page(params)
+
+        return Paginator(fetch)
+
+    async def _fetch_page(self, query: Query) -> Page[R]:
+        return await self._pipeline.request(
+            "GET", self.primitive.path, self.primitive.decode_page, params=query
+        )
+
+    async def _list_page(self, query: Query, *, after: str | None, before: str | None) -> Page[R]:
+        if after is not None and before is not None:
+            raise UsageError("pass either after= or before=, not both")
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None:
+                check_id(cursor)
+                query.append((name, cursor))
+        return await self._fetch_page(query)
+
+    def _query(
+        self,
+        *,
+        status: str | None,
+        filename: str | None,
+        from_date: DateLike | None,
+        to_date: DateLike | None,
+        order: str,
+        limit: int,
+    ) -> Query:
+        """The list parameters every primitive shares, checked.
+
+        Raises :class:`UsageError` for a bad order, page size, status or date.
+        """
+        if order not in ("asc", "desc"):
+            raise UsageError(f"order must be 'asc' or 'desc', not {order!r}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise UsageError(f"page size must be an integer from 1 to 100, not {limit!r}")
+        query: Query = [("order", order), ("limit", str(limit))]
+        if status is not None:
+            if not self.primitive.list_status_filter:
+                raise UsageError(f"{self.primitive.name} cannot be listed by status")
+            listable = sorted(KNOWN_STATUSES - {"error"})
+            if status not in listable:
+                raise UsageError(f"unknown status {status!r}; expected one of {listable}")
+            query.append(("status", status))
+        if filename is not None:
+            query.append(("filename", filename))
+        for name, value in (("from_date", from_date), ("to_date", to_date)):
+            if value is not None:
+                query.append((name, _date(name, value)))
+        return query
+
+
+@asynccontextmanager
+async def _run_block(starting: Awaitable[RunHandle[R]]) -> AsyncIterator[RunHandle[R]]:
+    """The ``async with resource.run(...)`` block: cancel the run if the block fails."""
+    handle = await starting
+    try:
+        yield handle
+    except BaseException:
+        if not handle.done:
+            await handle._cancel_quietly()
+        raise
+
+
+class Paginator(Generic[_T]):
+    """An async iterator over every record of a list, one page request at a time.
+
+    Nothing is held between pages, so leaving the loop early leaks nothing.
+    Rows that do not decode (legacy records) are logged, counted in ``skipped``
+    and kept in ``invalid``.
+    """
+
+    def __init__(self, fetch: Callable[[str | None], Awaitable[Page[_T]]]) -> None:
+        self._fetch = fetch
+        self._buffer: list[_T] = []
+        self._after: str | None = None
+        self._exhausted = False
+        self.invalid: list[tuple[str, str]] = []
+
+    @property
+    def skipped(self) -> int:
+        """Rows skipped because they did not decode."""
+        return len(self.invalid)
+
+    def __aiter__(self) -> Paginator[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        while not self._buffer:
+            page = await self._next_page()
+            if page is None:
+                raise StopAsyncIteration
+            self._buffer = list(reversed(page.data))
+        return self._buffer.pop()
+
+    async def _next_page(self) -> Page[_T] | None:
+        if self._exhausted:
+            return None
+        page = await self._fetch(self._after)
+        if page.invalid:
+            self.invalid.extend(page.invalid)
+            _log.warning("skipped %d list rows that did not decode", len(page.invalid))
+        self._after = page.next_cursor
+        self._exhausted = self._after is None
+        return page
+
+    async def pages(self) -> AsyncIterator[Page[_T]]:
+        """Iterate whole pages instead of records."""
+        while (page := await self._next_page()) is not None:
+            yield page
+
+
+def _may_have_started(exc: RetabError) -> bool:
+    """Whether a create that failed with ``exc`` may still have started its run."""
+    if isinstance(exc, DecodeError):
+        return exc.malformed
+    return isinstance(exc, (TransportError, ServerError))
+
+
+def new_idempotency_key(key: str | None) -> str:
+    """``key`` checked, or a fresh one. Raises :class:`UsageError` for a malformed key."""
+    if key is None:
+        return f"rtab-{uuid.uuid4().hex}"
+    if not 1 <= len(key) <= 255 or not all(" " <= ch <= "~" for ch in key):
+        raise UsageError("idempotency_key must be 1-255 printable ASCII characters")
+    return key
+
+
+def _date(name: str, value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise UsageError(f"{name} must be a date or a 'YYYY-MM-DD' string, not {value!r}")
