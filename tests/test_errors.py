@@ -180,3 +180,32 @@ def test_timeouts_become_request_timeout() -> None:
     assert isinstance(
         translate_exception(aiohttp.ServerDisconnectedError(), "GET", "u"), ConnectError
     )
+
+
+def test_every_error_class_is_drawn_in_the_tree() -> None:
+    import retab_async
+    from retab_async import _errors
+
+    drawn = _errors.__doc__ or ""
+    classes = {
+        value
+        for name in retab_async.__all__
+        if isinstance(value := getattr(retab_async, name), type) and issubclass(value, RetabError)
+    }
+    assert drawn.split("::", 1)[1].lstrip().startswith("RetabError\n")
+    for cls in classes - {RetabError}:
+        assert f"── {cls.__name__} " in drawn, cls.__name__
+
+
+def test_new_protocol_and_pause_errors_sit_where_callers_catch_them() -> None:
+    from retab_async import DecodeError, PauseTimeout, ProtocolError, TransportError
+
+    assert issubclass(PauseTimeout, RequestTimeout) and issubclass(PauseTimeout, TransportError)
+    assert issubclass(ProtocolError, RetabError) and not issubclass(ProtocolError, DecodeError)
+    pause = PauseTimeout("paused", method="GET", url="u", retry_after=42.0)
+    assert pause.retry_after == 42.0
+
+
+def test_the_attempt_number_is_given_when_the_error_is_built() -> None:
+    error = error_for_status(_response(503), attempt=3)
+    assert error.attempt == 3 and error_for_status(_response(503)).attempt == 1
