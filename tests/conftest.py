@@ -9,6 +9,7 @@ import pytest
 
 from retab_async import PollPolicy, RetabClient, RetryPolicy
 from retab_async.testing import LocalRetab
+from retab_async.testing._pytest_plugin import FIXTURE_DEFAULTS, server_options
 
 INVOICE = ("invoice.txt", b"INVOICE 42. Amount due 300 EUR, payment due in 30 days.")
 RECEIPT = ("receipt.txt", b"RECEIPT. Paid by card. Thank you for your purchase.")
@@ -23,10 +24,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def server(retab_server: LocalRetab) -> LocalRetab:
-    """The package's own ``retab_server`` fixture (our pytest plugin), configured
-    with ``@pytest.mark.retab_server(**options)``."""
-    return retab_server
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[LocalRetab]:
+    """A local server on the test's own event loop, configured like the plugin's
+    ``retab_server`` fixture (``@pytest.mark.retab_server(**options)``) and keeping
+    request bodies. (The plugin's fixture runs its server on a thread of its own;
+    tests of the package read and steer the server from the loop that serves it.)"""
+    options = server_options(request, **FIXTURE_DEFAULTS, record_bodies=True)
+    async with LocalRetab(**options) as local:
+        yield local
 
 
 def make_client(server: LocalRetab, **options: Any) -> RetabClient:

@@ -9,8 +9,13 @@ Routes (contract section 2, decisions D1-D14)::
     POST   /v1/classifications/{id}/cancel   cancel (idempotent)
     GET    /_local/requests, /_local/runs    what the server saw, for tests run out of process
 
-Middlewares, outermost first: request id and error shaping; the request log;
-fault injection; authentication.
+Each route is wrapped, outermost first, in: request id and error shaping; the
+request log; fault injection; authentication.
+
+Client input never gets a 5xx (injected faults aside): bodies nested deeper than
+``max_json_depth`` get ``422``, an auth header that is not valid UTF-8 gets
+``401``, and a body that does not arrive within ``body_timeout`` closes the
+connection.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -114,6 +119,9 @@ class ServerState:
     logged: int = 0
     fault_rng: random.Random = field(default_factory=random.Random)
     faults_injected: int = 0
+    #: Connections whose first request head has not arrived yet, with the timer
+    #: that closes them (see ``LocalRetab.start``).
+    head_timers: dict[web.RequestHandler, asyncio.TimerHandle] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _id_prefix: str = field(default_factory=lambda: secrets.token_hex(6))
 
@@ -128,8 +136,10 @@ class ServerState:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every API request seen, in order of arrival."""
-        return [RecordedRequest.from_log(entry) for entry in self.log]
+        """Every API request kept in the log (the latest ``log_limit``), in order of arrival."""
+        # tuple() copies in one step, so a server on another thread cannot change
+        # the log while it is read.
+        return [RecordedRequest.from_log(entry) for entry in tuple(self.log)]
 
     def by_operation(self, operation: str) -> list[RecordedRequest]:
         """The recorded requests of one operation."""
@@ -145,7 +155,8 @@ def create_app(
 ) -> web.Application:
     """Build the server application; its :class:`ServerState` is ``app[STATE_KEY]``.
 
-    ``clock`` moves its runs on (the system clock by default; a ``ManualClock`` in tests).
+    ``clock`` moves its runs on and decides when idempotency records expire (the
+    system clock by default; a ``ManualClock`` in tests).
     """
     config = config or ServerConfig()
     state = ServerState(
@@ -205,6 +216,8 @@ def _endpoint(state: ServerState, handler: Handler, operation: str | None) -> Ha
     faults, and authentication."""
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        if state.head_timers:
+            head_arrived(state, request.protocol)
         request_id = state.next_request_id()
         try:
             response = await _serve(request, handler, state, operation)
@@ -217,6 +230,20 @@ def _endpoint(state: ServerState, handler: Handler, operation: str | None) -> Ha
         return response
 
     return endpoint
+
+
+def head_arrived(state: ServerState, connection: web.RequestHandler) -> None:
+    """Stop the timer that would close ``connection`` for a late first request head."""
+    timer = state.head_timers.pop(connection, None)
+    if timer is not None:
+        timer.cancel()
+
+
+def close_if_no_head(state: ServerState, connection: web.RequestHandler) -> None:
+    """Close ``connection`` when its first request head is overdue (timer callback)."""
+    if state.head_timers.pop(connection, None) is not None and connection.transport is not None:
+        _log.info("closing a connection whose request head did not arrive in time")
+        connection.transport.close()
 
 
 _KNOWN_PATH = re.compile(r"^/v1/classifications(/[^/]+(/cancel)?)?$")
@@ -258,7 +285,7 @@ async def _serve(
     fault: list[str] = []
     try:
         if request.body_exists:
-            body = await request.read()
+            body = await _read_body(request, state.config.body_timeout)
             if state.config.record_bodies:
                 entry = (*entry[:3], body, *entry[4:])
                 _update(state, number, entry)
@@ -277,6 +304,27 @@ async def _serve(
     finally:
         if status is not None or fault:
             _update(state, number, (*entry[:6], status, fault[0] if fault else None))
+
+
+async def _read_body(request: web.Request, timeout: float) -> bytes:
+    """The whole body; a body that has not arrived within ``timeout`` closes the connection."""
+    if request.content.is_eof():  # it came with the head, as small bodies do: no timer
+        return await request.read()
+    transport = request.transport
+    if transport is None:
+        raise asyncio.CancelledError
+    timer = asyncio.get_running_loop().call_later(timeout, _drop_slow_sender, transport)
+    try:
+        return await request.read()
+    except ConnectionError:
+        raise asyncio.CancelledError from None  # the connection is gone; nobody to answer
+    finally:
+        timer.cancel()
+
+
+def _drop_slow_sender(transport: asyncio.BaseTransport) -> None:
+    _log.info("closing a connection whose request body did not arrive in time")
+    transport.close()
 
 
 def _update(state: ServerState, number: int, entry: _LogEntry) -> None:
@@ -309,7 +357,11 @@ def _authorized(request: web.Request, state: ServerState) -> bool:
     headers = request.headers
     auth = headers.get(hdrs.AUTHORIZATION, "")
     key = auth[7:] if auth.startswith("Bearer ") else headers.get(_API_KEY)
-    return bool(key) and secrets.compare_digest(key.encode(), state.expected_key)  # type: ignore[union-attr]
+    if not key:
+        return False
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: encode them
+    # back, so that such a key is simply wrong (401), not an error.
+    return secrets.compare_digest(key.encode("utf-8", "surrogateescape"), state.expected_key)
 
 
 def _unauthorized() -> web.Response:
@@ -352,11 +404,19 @@ async def _after(
 async def _create(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     raw = await request.read()
+    depth = state.config.max_json_depth
     try:
         body = _decode_any.decode(raw)
     except msgspec.DecodeError as exc:
         issue = {"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}
         return _error_d([issue])
+    except RecursionError:
+        body = None
+        depth = 0
+    if depth == 0 or _deeper_than(body, depth):
+        limit = state.config.max_json_depth
+        msg = f"JSON is nested deeper than {limit} levels"
+        return _error_d([{"type": "json_invalid", "loc": ["body"], "msg": msg}])
     parsed = parse_create(body)
     if isinstance(parsed, list):
         return _error_d(parsed)
@@ -375,6 +435,22 @@ async def _create(request: web.Request) -> web.StreamResponse:
         await _until_terminal(state.store, run)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return _json(run.to_json(), 201, headers)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether decoded JSON nests more than ``limit`` arrays or objects deep."""
+    level: Sequence[Any] = [value]
+    for _ in range(limit + 1):
+        inner: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, list):
+                inner.extend(item)
+        if not inner:
+            return False
+        level = inner
+    return True
 
 
 def _valid_key(key: str) -> bool:
@@ -453,6 +529,7 @@ async def _list(request: web.Request) -> web.StreamResponse:
 
 
 async def _local_requests(request: web.Request) -> web.StreamResponse:
+    head_arrived(request.app[STATE_KEY], request.protocol)
     items = [
         {
             "method": r.method,
@@ -470,6 +547,7 @@ async def _local_requests(request: web.Request) -> web.StreamResponse:
 
 
 async def _local_runs(request: web.Request) -> web.StreamResponse:
+    head_arrived(request.app[STATE_KEY], request.protocol)
     store = request.app[STATE_KEY].store
     items = [
         {

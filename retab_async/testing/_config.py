@@ -1,4 +1,4 @@
-"""Knobs of the local server: run times, the seed, and fault injection."""
+"""Knobs of the local server: run times, the seed, limits, timeouts and fault injection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ import random
 from collections.abc import Collection
 from typing import Literal
 
-__all__ = ["FAULT_KINDS", "FaultConfig", "FaultKind", "Operation", "ServerConfig"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_LOG_LIMIT",
+    "FAULT_KINDS",
+    "FaultConfig",
+    "FaultKind",
+    "Operation",
+    "ServerConfig",
+]
+
+DEFAULT_API_KEY = "sk_local_test"
+DEFAULT_LOG_LIMIT = 10_000
 
 FaultKind = Literal["rate_limit", "server_error", "disconnect", "slow", "truncated", "not_found"]
 FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -102,27 +113,52 @@ class ServerConfig:
         queue_time: seconds a background run stays ``queued``.
         run_time: seconds a run stays ``in_progress``: a number, or a ``(low, high)``
             range drawn from the seeded RNG.
-        seed: seeds run times, ids and faults, so that a run is reproducible.
+        seed: seeds run times, the classifier's draws and faults, so that a run is
+            reproducible. Run ids do not depend on it: they are random, so that no two
+            server processes ever hand out the same id.
         faults: fault injection rates.
-        record_bodies: keep request bodies in the request log (turn off for big benchmarks).
-        log_limit: keep only the latest this many requests in the log (``None``: all).
+        record_bodies: keep request bodies in the request log (off by default: a log of
+            large documents costs memory; turn it on to assert what was sent).
+        log_limit: keep only the latest this many requests in the log (``None``: all,
+            which grows without bound).
+        max_runs: keep at most this many runs; beyond it the oldest finished runs are
+            evicted first (``None``: keep every run). Runs still in flight are never
+            evicted, so the store may hold more while more runs than this are in flight.
+        idempotency_ttl: seconds an ``Idempotency-Key`` is remembered (contract: 24 h).
         max_body_size: request bodies larger than this get ``413``.
+        max_json_depth: create bodies nested deeper than this get ``422``.
+        header_timeout: seconds a connection has to deliver a complete request head, from
+            when it opens or from its previous response; an idle keep-alive connection is
+            closed after the same time.
+        body_timeout: seconds a request has to deliver its whole body once its head arrived.
     """
 
-    api_key: str = "sk_local_test"
+    api_key: str = DEFAULT_API_KEY
     queue_time: float = 0.0
     run_time: float | tuple[float, float] = 0.05
     seed: int = 0
     faults: FaultConfig = FaultConfig()
-    record_bodies: bool = True
-    log_limit: int | None = None
+    record_bodies: bool = False
+    log_limit: int | None = DEFAULT_LOG_LIMIT
+    max_runs: int | None = None
+    idempotency_ttl: float = 24 * 3600.0
     max_body_size: int = 32 * 1024 * 1024
+    max_json_depth: int = 64
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ValueError("api_key must not be empty")
-        if self.log_limit is not None and self.log_limit < 1:
-            raise ValueError("log_limit must be at least 1 (or None for no limit)")
+        for name in ("log_limit", "max_runs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None for no limit)")
+        if self.max_json_depth < 1:
+            raise ValueError("max_json_depth must be at least 1")
+        for name in ("idempotency_ttl", "header_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
         if self.queue_time < 0:
             raise ValueError("queue_time must be >= 0")
         low, high = self.run_time_range

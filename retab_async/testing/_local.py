@@ -1,16 +1,21 @@
-"""``LocalRetab``: the local server on a free loopback port, as an async context manager."""
+"""``LocalRetab``: the local server on a free loopback port, as an async context manager,
+or on a background thread of its own (``with server.in_thread():``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import socket
+import threading
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from .._clock import Clock
-from ._app import STATE_KEY, RecordedRequest, ServerState, create_app
+from ._app import STATE_KEY, RecordedRequest, ServerState, close_if_no_head, create_app
 from ._config import FaultConfig, ServerConfig
 from ._store import Run
 
@@ -28,9 +33,12 @@ class LocalRetab:
             assert len(server.runs) == 1
 
     Keyword arguments are those of :class:`ServerConfig` (``api_key``, ``queue_time``,
-    ``run_time``, ``seed``, ``faults``, ``record_bodies``, ``max_body_size``);
-    ``host`` and ``port`` say where to listen (port 0: any free port); ``clock`` moves
-    runs on (share a ``ManualClock`` with the client to decide time in a test).
+    ``run_time``, ``seed``, ``faults``, ``record_bodies``, ``log_limit``, ``max_runs``,
+    ``header_timeout``, ...); ``host`` and ``port`` say where to listen (port 0: any
+    free port); ``clock`` moves runs on and decides when idempotency records expire
+    (share a ``ManualClock`` with the client to decide time in a test).
+
+    Raises ``TypeError`` for an unknown option and ``ValueError`` for a bad value.
     """
 
     def __init__(
@@ -48,6 +56,7 @@ class LocalRetab:
         self.port = port
         self._app = create_app(self.config, clock=clock)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def state(self) -> ServerState:
@@ -68,7 +77,7 @@ class LocalRetab:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every API request the server saw, in order."""
+        """The API requests the server saw, in order: the latest ``log_limit`` of them."""
         return self.state.requests
 
     def by_operation(self, operation: str) -> list[RecordedRequest]:
@@ -77,7 +86,7 @@ class LocalRetab:
 
     @property
     def runs(self) -> list[Run]:
-        """Every stored run, oldest first."""
+        """Every stored run, oldest first (with ``max_runs``, the ones not evicted)."""
         return list(self.state.store)
 
     def set_faults(self, faults: FaultConfig) -> None:
@@ -88,27 +97,85 @@ class LocalRetab:
         self.state.faults_injected = 0
 
     async def start(self) -> None:
-        """Start listening."""
-        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        """Start listening.
+
+        Raises ``OSError`` when the address cannot be bound.
+        """
+        # aiohttp closes a connection whose next request head is late keepalive_timeout
+        # after its previous response; the first head of a connection is timed here.
+        runner = web.AppRunner(
+            self._app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.header_timeout,
+        )
         await runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
+            self._listener = await asyncio.get_running_loop().create_server(
+                self._protocol_factory(runner), sock=sock, backlog=1024
+            )
         except OSError:
             sock.close()
             await runner.cleanup()
             raise
         self.port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock, backlog=1024)
-        await site.start()
         self._runner = runner
+
+    def _protocol_factory(self, runner: web.AppRunner) -> Callable[[], web.RequestHandler]:
+        """aiohttp's connection factory, with a timer on each connection's first request head."""
+        make = runner.server
+        assert make is not None
+        loop = asyncio.get_running_loop()
+        state = self.state
+        timeout = self.config.header_timeout
+
+        def connection() -> web.RequestHandler:
+            handler = make()
+            state.head_timers[handler] = loop.call_later(timeout, close_if_no_head, state, handler)
+            return handler
+
+        return connection
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.close()
             await runner.cleanup()
+            for timer in self.state.head_timers.values():
+                timer.cancel()
+            self.state.head_timers.clear()
+
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[LocalRetab]:
+        """Run the server on a background thread with its own event loop, for as long
+        as the ``with`` block lasts.
+
+        This serves tests of any kind: synchronous ones, and async ones on any event
+        loop or plugin (anyio, pytest-asyncio, trio). Reading ``runs``, ``requests``
+        and ``state`` and calling :meth:`set_faults` from another thread is safe;
+        do not ``await`` :meth:`start` or :meth:`stop` yourself.
+
+        Raises ``OSError`` when the server cannot listen.
+        """
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="retab-local-server", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            try:
+                yield self
+            finally:
+                asyncio.run_coroutine_threadsafe(self.stop(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
 
     async def __aenter__(self) -> LocalRetab:
         await self.start()

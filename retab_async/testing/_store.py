@@ -4,6 +4,12 @@ Runs move on their own: each background run has its transitions scheduled on
 a heap, and the store applies the due ones before every request
 (:meth:`RunStore.advance`). No task or timer exists per run, so ten thousand
 runs cost ten thousand small records and nothing more.
+
+What a long-lived server holds stays bounded: idempotency records expire after
+``idempotency_ttl`` seconds of the store's clock (purged oldest first, as they
+were made in order), and with ``max_runs`` the oldest finished runs are evicted.
+Run ids are random (``secrets``), never drawn from the seeded RNG, so that two
+server processes never hand out the same id.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import datetime as dt
 import hashlib
 import heapq
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,8 +118,17 @@ class _KeyEntry:
     expires: float
 
 
+def new_run_id() -> str:
+    """A fresh run id in the API's shape (``clss_`` and 16 hex digits), from ``secrets``."""
+    return "clss_" + secrets.token_hex(8)
+
+
 class RunStore:
-    """All runs of one local server."""
+    """All runs of one local server.
+
+    ``clock`` moves runs on and decides when idempotency records expire (the
+    system clock by default; a ``ManualClock`` in tests).
+    """
 
     def __init__(self, config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
@@ -171,17 +187,55 @@ class RunStore:
         was used with a different body.
         """
         if idempotency_key is not None:
+            now = self.clock.now()
+            self._expire_keys(now)
             entry = self._keys.get(idempotency_key)
-            if entry is not None and entry.expires > time.time():
+            if entry is not None:
                 if entry.body_hash != body_hash:
                     raise IdempotencyConflict(idempotency_key)
                 existing = self._runs.get(entry.run_id)
                 if existing is not None:
                     return existing, True
+                del self._keys[idempotency_key]  # its run was deleted or evicted
         run = self._new_run(req, idempotency_key)
         if idempotency_key is not None:
-            self._keys[idempotency_key] = _KeyEntry(body_hash, run.id, time.time() + 86400)
+            expires = now + self.config.idempotency_ttl
+            self._keys[idempotency_key] = _KeyEntry(body_hash, run.id, expires)
+        self._evict()
         return run, False
+
+    @property
+    def idempotency_keys(self) -> int:
+        """How many idempotency records are held (expired ones go on the next keyed create)."""
+        return len(self._keys)
+
+    def _expire_keys(self, now: float) -> None:
+        # Every record lives for the same time and dicts keep insertion order,
+        # so the expired ones are at the front.
+        keys = self._keys
+        while keys:
+            key, entry = next(iter(keys.items()))
+            if entry.expires > now:
+                return
+            del keys[key]
+
+    def _evict(self) -> None:
+        """Drop the oldest finished runs while more than ``max_runs`` are stored."""
+        limit = self.config.max_runs
+        if limit is None:
+            return
+        while len(self._runs) > limit:
+            oldest = self._oldest_terminal()
+            if oldest is None:
+                return  # everything left is in flight: never evicted
+            self.delete(oldest)
+            # A deleted run's id stays a valid list cursor; an evicted one is
+            # forgotten (an unknown cursor gives the first page, as in the API).
+            del self._seq_of[oldest.id]
+
+    def _oldest_terminal(self) -> Run | None:
+        heads = [seqs[0] for s in TERMINAL_STATUSES if (seqs := self._by_status.get(s))]
+        return self._by_seq[min(heads)] if heads else None
 
     def _new_run(self, req: CreateRequest, idempotency_key: str | None) -> Run:
         seq = self._next_seq
@@ -196,7 +250,7 @@ class RunStore:
             consensus = {"choices": verdict.votes, "likelihoods": verdict.likelihood}
         run = Run(
             seq=seq,
-            id=f"clss_{self._rng.getrandbits(64):016x}",
+            id=new_run_id(),
             file={
                 "id": f"file_{digest[:16]}",
                 "filename": req.filename,
