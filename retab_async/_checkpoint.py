@@ -25,6 +25,7 @@ from the file, with a warning in the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -144,24 +145,31 @@ class Journal:
             return
         self._fd = self._open(self.path, 0)
         self._size = good
-        if good < os.fstat(self._fd).st_size:
-            os.ftruncate(self._fd, good)  # drop the torn last line
+        try:
+            if good < os.fstat(self._fd).st_size:
+                os.ftruncate(self._fd, good)  # drop the torn last line
+        except OSError as exc:
+            self.close()
+            raise UsageError(
+                f"cannot write checkpoint {str(self.path)!r}: {exc.strerror}"
+            ) from None
 
     def _replace(self) -> None:
         """Start an empty journal in a new file, then rename it over ``path``."""
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
         try:
             self._start(temporary, os.O_CREAT | os.O_TRUNC, regular=True)
-            if not self.failed:
+            try:
                 os.replace(temporary, self.path)
-        except OSError as exc:
-            self.close()
-            raise UsageError(
-                f"cannot write checkpoint {str(self.path)!r}: {exc.strerror}"
-            ) from None
+            except OSError as exc:
+                self.close()
+                raise UsageError(
+                    f"cannot write checkpoint {str(self.path)!r}: {exc.strerror}"
+                ) from None
         finally:
-            if self._fd is None or self.failed:
-                temporary.unlink(missing_ok=True)
+            if self._fd is None:  # not replaced
+                with contextlib.suppress(OSError):
+                    temporary.unlink(missing_ok=True)
 
     def _start(self, path: Path, flags: int, *, regular: bool) -> None:
         """Open ``path`` and write the first line of a new journal.
@@ -345,9 +353,12 @@ class Journal:
 
     def close(self) -> None:
         """Close the file."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as exc:  # some file systems report a failed write only here
+                _log.warning("checkpoint %s: closing failed: %s", self.path, exc)
 
     def __enter__(self) -> Journal:
         return self

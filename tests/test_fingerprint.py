@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from retab_async import DocumentError, MIMEData
+from retab_async import DocumentError, MIMEData, UsageError
 from retab_async._checkpoint import Journal
 from retab_async._documents import to_mime_data
 from retab_async._fingerprint import document_digest, mime_digest, params_digests
@@ -110,3 +111,15 @@ def test_a_line_cut_short_by_the_file_size_limit_is_rolled_back(tmp_path: Path) 
     assert text.endswith("\n")
     events = [json.loads(line)["event"] for line in text.splitlines()]
     assert events == ["batch", "started"]
+
+
+def test_a_restart_that_cannot_write_keeps_the_old_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    with Journal.open(path, params={"model": "x"}) as journal:
+        journal.started("a", "clss_0123456789abcdef", "k", "d")
+    before = path.read_bytes()
+    # The new journal is written beside the old one first: make that impossible.
+    (tmp_path / f".j.jsonl.{os.getpid()}.new").mkdir()
+    with pytest.raises(UsageError, match="cannot write checkpoint"):
+        Journal.open(path, params={"model": "y"}, mode="restart")
+    assert path.read_bytes() == before
