@@ -171,10 +171,16 @@ def main() -> None:
         name: Load(median([x.rps for x in xs]), median([x.cpu_us for x in xs]))
         for name, xs in samples.items()
     }
-    report.line(f"{'server':<20} {'req/s':>8} {'CPU µs/req':>11}")
+    report.line(f"{'server':<20} {'req/s':>8} {'CPU µs/req':>11} {'server CPU':>11}")
     for name, r in results.items():
-        report.line(f"{name:<20} {r.rps:8.0f} {r.cpu_us:11.1f}{label}")
+        util = r.rps * r.cpu_us / 1e6
+        report.line(f"{name:<20} {r.rps:8.0f} {r.cpu_us:11.1f} {util:10.0%}{label}")
         report.figure(name, vars(r))
+    if any(r.rps * r.cpu_us / 1e6 < 0.9 for r in results.values()):
+        report.line(
+            "a server below 90% of its core was held back by the load generator (or a busy "
+            "machine): its CPU per request is the sounder figure"
+        )
     ours, bare_ = results["local server"], results["bare aiohttp.web"]
     ratio = ours.rps / bare_.rps
     report.row(
