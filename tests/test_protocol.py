@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
+import trustme
 from aiohttp import web
 
 from retab_async import ProtocolError, RetabClient, RetryPolicy
@@ -82,3 +84,32 @@ async def test_a_redirect_is_never_followed(status: int, where: str) -> None:
     assert info.value.location == location and info.value.status == status
     assert location in str(info.value)
     assert seen == ["/v1/classifications/clss_A"] and elsewhere == []
+
+
+async def test_an_https_client_refuses_a_redirect_down_to_plain_http() -> None:
+    authority = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(tls)
+    plain: list[str] = []
+
+    async def downgraded(request: web.Request) -> web.Response:
+        plain.append(request.path)
+        return web.json_response(body=OTHER.replace(b"clss_B", b"clss_A"))
+
+    async with serve(downgraded) as http_url:
+
+        async def secure(request: web.Request) -> web.Response:
+            if request.path.endswith("clss_ok"):
+                return web.json_response(body=OTHER.replace(b"clss_B", b"clss_ok"))
+            return web.Response(status=301, headers={"Location": http_url + request.path_qs})
+
+        async with serve(secure, tls=tls) as https_url:
+            assert https_url.startswith("https://")
+            # The local authority is not in the system store; TLS itself still runs.
+            client = RetabClient("k", https_url, verify_ssl=False, retry=RetryPolicy.never())
+            async with client:
+                assert (await client.classifications.get("clss_ok")).id == "clss_ok"
+                with pytest.raises(ProtocolError, match="redirected") as info:
+                    await client.classifications.get("clss_A")
+    assert info.value.location is not None and info.value.location.startswith("http://")
+    assert plain == []  # the key never went over plain http
