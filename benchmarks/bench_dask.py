@@ -17,8 +17,10 @@ against ``map()``, from this one run.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -56,9 +58,14 @@ class Outcome:
         return self.runs - self.n
 
 
-def documents(n: int) -> list[tuple[str, bytes]]:
+def documents(n: int, folder: Path) -> list[str]:
+    """``n`` files of 1.4 kB in ``folder`` (made once): workers read them as users' would."""
     body = b"Acme Hosting. Amount due 300 EUR, payment due in 30 days. " * 24
-    return [(f"doc-{i:06d}.txt", b"INVOICE %d. " % i + body) for i in range(n)]
+    paths = [folder / f"doc-{i:06d}.txt" for i in range(n)]
+    for i, path in enumerate(paths):
+        if not path.exists():
+            path.write_bytes(b"INVOICE %d. " % i + body)
+    return [str(path) for path in paths]
 
 
 def server_totals(url: str) -> tuple[int, int]:
@@ -67,15 +74,15 @@ def server_totals(url: str) -> tuple[int, int]:
     return len(requests), runs
 
 
-async def run_map(url: str, docs: list[tuple[str, bytes]]) -> int:
+async def run_map(url: str, docs: list[str]) -> int:
     async with RetabClient(API_KEY, url, poll=PollPolicy()) as client:
         batch = client.classifications.map(docs, CATEGORIES, concurrency=IN_FLIGHT)
         async with batch:
             return sum([result.ok async for result in batch])
 
 
-def measure_map(n: int) -> Outcome:
-    docs = documents(n)
+def measure_map(docs: list[str]) -> Outcome:
+    n = len(docs)
     with local_server(*_server_args(n)) as (url, proc):
         cpu0, server0 = cpu_seconds(), process_cpu_seconds(proc.pid)
         started = time.monotonic()
@@ -86,13 +93,13 @@ def measure_map(n: int) -> Outcome:
     return Outcome("map(), 1 process", n, wall, completed, cpu, server_cpu, requests, runs)
 
 
-def measure_dask(n: int, workers: int) -> Outcome:
+def measure_dask(docs: list[str], workers: int) -> Outcome:
     import dask.bag as db
     from distributed import Client, LocalCluster
 
     from retab_async.dask import RetabPlugin, map_bag
 
-    docs = documents(n)
+    n = len(docs)
     with (
         local_server(*_server_args(n)) as (url, proc),
         LocalCluster(
@@ -147,11 +154,14 @@ def main() -> None:
     counts = [int(w) for w in args.workers.split(",")]
     report.condition(pin_self())
     report.condition(
-        f"{n} documents of 1.4 kB, runs of {RUN_TIME[0]}-{RUN_TIME[1]} s, {IN_FLIGHT} in flight "
-        "in total (split between workers), 8 partitions per worker, 2 threads per worker"
+        f"{n} files of 1.4 kB (a Bag of paths), runs of {RUN_TIME[0]}-{RUN_TIME[1]} s, "
+        f"{IN_FLIGHT} in flight in total (split between workers), 8 partitions per worker, "
+        "2 threads per worker"
     )
     load = os.getloadavg()[0]
-    outcomes = [measure_map(n)] + [measure_dask(n, w) for w in counts]
+    with tempfile.TemporaryDirectory(prefix="bench-dask-") as folder:
+        docs = documents(n, Path(folder))
+        outcomes = [measure_map(docs)] + [measure_dask(docs, w) for w in counts]
     report.condition(
         f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} "
         "cores (a shared machine: other processes compete for both cores)"

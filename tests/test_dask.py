@@ -81,6 +81,19 @@ def test_bad_timeouts(timeout: object) -> None:
         )
 
 
+def test_primitive_by_description() -> None:
+    from retab_async import Classifications
+
+    made = make_job(
+        Classifications.primitive,  # type: ignore[arg-type]
+        {"categories": CATEGORIES},
+        batch_id=None,
+        timeout=None,
+        plugin="retab",
+    )
+    assert made.primitive == "classifications"
+
+
 def test_unknown_primitive() -> None:
     with pytest.raises(UsageError, match="cannot run primitive 'extractions'"):
         rd.result_columns("extractions")

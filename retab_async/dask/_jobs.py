@@ -114,6 +114,7 @@ def make_job(
     does not take, bad categories, a bad batch id or timeout.
     """
     resource = _resource_type(primitive)
+    primitive = resource.primitive.name
     options = _check_options(primitive, resource, dict(options))
     if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
         raise UsageError("timeout must be positive seconds per run, or None")

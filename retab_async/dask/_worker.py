@@ -294,6 +294,8 @@ class RetabPlugin(WorkerPlugin):
         """
         if self._loop is None or self._runner is None:
             raise UsageError(f"the Retab worker plugin {self.name!r} is not set up here")
+        if _running_loop() is self._loop:
+            raise UsageError("a Retab partition cannot block the worker's own event loop")
         future = asyncio.run_coroutine_threadsafe(self._run(key, job, items), self._loop)
         return future.result()
 
@@ -345,6 +347,13 @@ def run_partition(items: Iterable[Any], job: Job) -> list[dict[str, Any]]:
 async def _run_alone(job: Job, items: list[Any]) -> list[dict[str, Any]]:
     async with RetabClient() as client:
         return await _Runner(client, 32, WorkerStats()).run(job, items, _Partition())
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _error_of(record: Any) -> RetabError | None:
