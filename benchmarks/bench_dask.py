@@ -106,7 +106,7 @@ def measure_dask(docs: list[str], workers: int) -> Outcome:
             n_workers=workers,
             threads_per_worker=2,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             env={"RETAB_API_KEY": API_KEY},
         ) as cluster,
         Client(cluster) as client,

@@ -53,7 +53,7 @@ def main(folder: Path, workers: int, batch_id: str | None) -> int:
     with (
         retab_api() as (base_url, env),
         LocalCluster(
-            n_workers=workers, threads_per_worker=2, dashboard_address=None, env=env
+            n_workers=workers, threads_per_worker=2, dashboard_address=":0", env=env
         ) as cluster,
         Client(cluster) as client,
     ):

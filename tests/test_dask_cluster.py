@@ -87,7 +87,7 @@ def cluster() -> Iterator[LocalCluster]:
         n_workers=3,
         threads_per_worker=2,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         env={"RETAB_API_KEY": API_KEY},
     ) as cluster:
         yield cluster
