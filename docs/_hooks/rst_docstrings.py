@@ -1,9 +1,11 @@
 """Griffe extension: the reStructuredText bits of our docstrings, as Markdown.
 
 The package's docstrings are written for ``help()`` and IDEs, with Sphinx roles
-(``:class:`RunHandle```) and ``::`` literal blocks. mkdocstrings renders
-Markdown, so before rendering this extension turns a role into inline code
-(the object's last name) and a ``::`` block into a fenced Python block.
+(``:class:`RunHandle```), ``::`` literal blocks, and entries that document
+several names at once (``min_interval, max_interval: bounds of ...``).
+mkdocstrings renders Markdown and Google-style sections, so before rendering
+this extension turns a role into inline code, a ``::`` block into a fenced
+Python block, and a grouped entry into one entry per name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import re
 import textwrap
 from typing import Any
 
-from griffe import Extension, Object
+try:
+    from griffe import Extension, Object
+except ImportError:  # the test suite checks to_markdown without the docs extra installed
+    Extension = object  # type: ignore[assignment,misc]
+    Object = Any  # type: ignore[assignment,misc]
 
 _ROLE = re.compile(r":(?:class|func|meth|attr|data|exc|mod|obj):`(~?)([\w.]+)`")
 _PRIVATE_PATH = re.compile(r"^retab_async(\.\w+)*?\._\w+\.")
@@ -23,9 +29,13 @@ def _name(match: re.Match[str]) -> str:
     return f"`{path.rsplit('.', 1)[-1] if tilde else _PRIVATE_PATH.sub('', path)}`"
 
 
+_GROUPED = re.compile(r"^(\s+)(\w+(?:, \w+)+): (.*)$")
+
+
 def to_markdown(text: str) -> str:
-    """Roles to inline code; ``::`` literal blocks to fenced code blocks."""
-    text = _ROLE.sub(_name, text)
+    """Roles to inline code; ``::`` literal blocks to fenced code blocks; grouped
+    entries to one entry per name."""
+    text = _ungroup(_ROLE.sub(_name, text))
     lines = text.splitlines()
     out: list[str] = []
     index = 0
@@ -49,6 +59,26 @@ def to_markdown(text: str) -> str:
         out += ["", " " * indent + "```python"]
         out += [" " * indent + row if row else "" for row in code.splitlines()]
         out += [" " * indent + "```", ""]
+    return "\n".join(out)
+
+
+def _ungroup(text: str) -> str:
+    lines = text.splitlines()
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        match = _GROUPED.match(lines[index])
+        index += 1
+        if match is None:
+            out.append(lines[index - 1])
+            continue
+        indent, names, first = match.groups()
+        rest: list[str] = []
+        while index < len(lines) and lines[index].startswith(indent + " "):
+            rest.append(lines[index])
+            index += 1
+        for name in names.split(", "):
+            out += [f"{indent}{name}: {first}", *rest]
     return "\n".join(out)
 
 
