@@ -20,13 +20,26 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio
 import anyio.lowlevel
 
-if TYPE_CHECKING:
-    from ._client import RetabClient
+
+class _Poller(Protocol):
+    @property
+    def idle(self) -> bool: ...
+
+
+class Driven(Protocol):
+    """What :meth:`ManualClock.drive` watches: a ``RetabClient`` is one."""
+
+    @property
+    def poller(self) -> _Poller: ...
+
+    @property
+    def requests_in_flight(self) -> int: ...
+
 
 __all__ = ["SYSTEM_CLOCK", "Clock", "ManualClock", "SystemClock"]
 
@@ -191,7 +204,7 @@ class ManualClock:
 
     async def drive(
         self,
-        client: RetabClient,
+        client: Driven,
         until: Callable[[], bool],
         *,
         step: float | None = None,
@@ -230,7 +243,7 @@ class ManualClock:
             heapq.heappop(timers)
 
 
-async def _until_waiting(client: RetabClient) -> None:
+async def _until_waiting(client: Driven) -> None:
     """Return once ``client`` has nothing to do until time moves on."""
     while True:
         for _ in range(5):  # let woken waiters run: no I/O involved

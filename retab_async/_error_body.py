@@ -9,9 +9,17 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["ErrorDetail", "ValidationItem", "parse_error_body"]
+__all__ = ["ErrorDetail", "PrimitiveError", "ValidationItem", "parse_error_body"]
 
 _json_any = msgspec.json.Decoder()
+
+
+class PrimitiveError(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a run failed, as the server reports it inside the record."""
+
+    code: str = "UNKNOWN"
+    message: str = ""
+    details: dict[str, Any] | None = None
 
 
 class ValidationItem(msgspec.Struct, frozen=True, kw_only=True):

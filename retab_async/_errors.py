@@ -37,8 +37,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._error_body import ErrorDetail
-    from ._models import PrimitiveError
+    from ._error_body import ErrorDetail, PrimitiveError
 
 __all__ = [
     "APIStatusError",

@@ -7,10 +7,11 @@ never break decoding. Decoders are built once, at import time.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
+from ._error_body import PrimitiveError
 from ._errors import RunCancelled, RunError, RunFailed
 from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
 
@@ -89,14 +90,6 @@ class RetabUsage(_Model, frozen=True, kw_only=True):
     """What a run cost."""
 
     credits: float = 0.0
-
-
-class PrimitiveError(_Model, frozen=True, kw_only=True):
-    """Why a run failed, as the server reports it inside the record."""
-
-    code: str = "UNKNOWN"
-    message: str = ""
-    details: dict[str, Any] | None = None
 
 
 class Classification(_Model, frozen=True, kw_only=True):
