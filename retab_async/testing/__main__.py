@@ -147,7 +147,8 @@ async def _serve(config: ServerConfig, host: str, port: int) -> None:
     async with LocalRetab(config, host=host, port=port) as server:
         lines = environment_lines(server.api_key, server.base_url)
         print(f"listening on {server.base_url}", *lines, sep="\n", flush=True)
-        print("paste the two lines above into your shell; Ctrl-C stops", file=sys.stderr)
+        if sys.stderr.isatty():
+            print("paste the export lines into your shell; Ctrl-C stops", file=sys.stderr)
         await stop.wait()
     print("stopped", file=sys.stderr, flush=True)
 
