@@ -33,16 +33,15 @@ from ._errors import (
     NotFoundError,
     RetabError,
     RunCancelled,
-    RunFailed,
     UsageError,
     WaitTimeout,
+    outcome_error,
 )
 from ._fingerprint import document_digest, mime_digest_async, params_digests
 from ._models import MIMEData
 from ._poller import Poller, Watch
 from ._primitives import Primitive, R
 from ._runs import CANCEL_GRACE, RunHandle
-from ._status import FAILURE_STATUSES
 
 __all__ = [
     "Batch",
@@ -412,7 +411,7 @@ class Batch(Generic[R]):
         if state is None or state.record is None:
             return False
         record = self._primitive.convert(state.record)
-        self._finish(key, document, record, _error_of(record), record.id, from_checkpoint=True)
+        self._finish(key, document, record, outcome_error(record), record.id, from_checkpoint=True)
         return True
 
     # -- finishing --------------------------------------------------------------
@@ -438,7 +437,7 @@ class Batch(Generic[R]):
         else:
             record = watch.final
             slot.handle._take(record, full=True)
-            self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+            self._finish(slot.key, slot.document, record, outcome_error(record), record.id)
 
     def _start_again(self, slot: _Slot) -> None:
         """Give up a run named by the checkpoint that the server lost or that was
@@ -536,7 +535,7 @@ class Batch(Generic[R]):
         if self._journal is not None and record.status == "cancelled":
             self._journal.abandoned(slot.key, slot.handle.id)
         if report:
-            self._finish(slot.key, slot.document, record, _error_of(record), record.id)
+            self._finish(slot.key, slot.document, record, outcome_error(record), record.id)
         elif record.status == "cancelled":
             self.progress.cancelled += 1  # no result is yielded any more, but it is counted
 
@@ -609,14 +608,6 @@ def _lost(watch: Watch) -> bool:
     if isinstance(watch.error, NotFoundError):
         return True
     return watch.final is not None and watch.final.status == "cancelled"
-
-
-def _error_of(record: Any) -> RetabError | None:
-    if record.status in FAILURE_STATUSES:
-        return RunFailed(run_id=record.id, error=record.error, record=record)
-    if record.status == "cancelled":
-        return RunCancelled(run_id=record.id, record=record)
-    return None
 
 
 def _wrap(error: BaseException) -> RetabError:

@@ -36,10 +36,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._status import FAILURE_STATUSES
+
 if TYPE_CHECKING:
     from ._error_body import ErrorDetail, PrimitiveError
 
 __all__ = [
+    "outcome_error",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
@@ -313,6 +316,18 @@ class RunCancelled(RunError):
 
     def __init__(self, *, run_id: str, record: Any = None) -> None:
         super().__init__(f"run {run_id} was cancelled", run_id=run_id, record=record)
+
+
+def outcome_error(record: Any) -> RunFailed | RunCancelled | None:
+    """The exception a terminal run's outcome stands for: :class:`RunFailed` for a
+    ``failed`` (or ``error``) run, :class:`RunCancelled` for a ``cancelled`` one, else
+    ``None``. The one mapping from a record's status to a run outcome."""
+    status = record.status
+    if status in FAILURE_STATUSES:
+        return RunFailed(run_id=record.id, error=record.error, record=record)
+    if status == "cancelled":
+        return RunCancelled(run_id=record.id, record=record)
+    return None
 
 
 class WaitTimeout(RunError, TimeoutError):

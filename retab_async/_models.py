@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from ._error_body import PrimitiveError
-from ._errors import RunCancelled, RunError, RunFailed
+from ._errors import RunError, outcome_error
 from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
@@ -145,10 +145,9 @@ class Classification(_Model, frozen=True, kw_only=True):
         """
         if self.output is not None:
             return self.output
-        if self.status in FAILURE_STATUSES:
-            raise RunFailed(run_id=self.id, error=self.error, record=self)
-        if self.status == "cancelled":
-            raise RunCancelled(run_id=self.id, record=self)
+        outcome = outcome_error(self)
+        if outcome is not None:
+            raise outcome
         if self.status == "completed":
             reason = f"run {self.id} was fetched without its output (include_output=False)"
         else:

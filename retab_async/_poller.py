@@ -425,16 +425,17 @@ class Poller:
         age = now - watch.born
         if isinstance(exc, NotFoundError):
             watch.not_found += 1
-            if age < self.policy.not_found_grace and watch.not_found <= self.policy.not_found_limit:
-                self._schedule(watch, max(self.policy.interval(age), 0.2))
-                return
-            watch.fail(exc)
+            delay = self.policy.not_found_retry(age, watch.not_found)
+            if delay is None:
+                watch.fail(exc)
+            else:
+                self._schedule(watch, delay)
             return
         if is_transient(exc):
             self.stats.transient_errors += 1
             delay = self.policy.interval(age)
             if isinstance(exc, (APIStatusError, PauseTimeout)) and exc.retry_after:
-                delay = max(delay, min(exc.retry_after, self.pipeline.retry.max_retry_after))
+                delay = max(delay, self.pipeline.retry.retry_after_delay(exc.retry_after))
             self._schedule(watch, delay)
             return
         watch.fail(exc)  # 401, 403, other 4xx, a body of the wrong shape: polling will not help

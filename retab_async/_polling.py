@@ -58,6 +58,16 @@ class PollPolicy:
         """The polling interval of a run that is ``age`` seconds old, without jitter."""
         return min(max(self.growth * age, self.min_interval), self.max_interval)
 
+    def not_found_retry(self, age: float, count: int) -> float | None:
+        """After the ``count``-th ``404`` in a row for a run ``age`` seconds old: seconds to
+        wait before asking again, or ``None`` when the ``404`` stands (the run is gone).
+
+        The one 404 grace policy (D10): polls and cancels both follow it.
+        """
+        if age >= self.not_found_grace or count > self.not_found_limit:
+            return None
+        return max(0.1 * 2.0 ** (count - 1), self.base_interval(age))
+
     def interval(self, age: float) -> float:
         """Seconds until the next poll of a run that is ``age`` seconds old (jittered)."""
         return self.base_interval(age) * (1.0 + random.uniform(-self.jitter, self.jitter))

@@ -84,10 +84,17 @@ class RetryPolicy:
             max_retry_after=0.05,
         )
 
+    def retry_after_delay(self, retry_after: float) -> float:
+        """Seconds to honour of a server's ``Retry-After``: capped at ``max_retry_after``.
+
+        The one place a ``Retry-After`` becomes a wait: retries and the poller use it.
+        """
+        return min(max(retry_after, 0.0), self.max_retry_after)
+
     def backoff(self, retry_number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1-based)."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
+            return self.retry_after_delay(retry_after)
         base = self.wait_initial * self.wait_exp_base ** (retry_number - 1)
         return min(base, self.wait_max) + random.uniform(0.0, self.wait_jitter)
 

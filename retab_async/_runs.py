@@ -12,9 +12,9 @@ import logging
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic
 
-from ._errors import NotFoundError, RetabError, RunCancelled, RunFailed, UsageError, WaitTimeout
-from ._primitives import Primitive, R, RunRecord
-from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
+from ._errors import NotFoundError, RetabError, UsageError, WaitTimeout, outcome_error
+from ._primitives import Primitive, R
+from ._status import TERMINAL_STATUSES
 from ._tokens import encode_token
 
 if TYPE_CHECKING:
@@ -29,8 +29,6 @@ CANCEL_GRACE = 10.0
 """Seconds a clean-up cancel may take before we give up on it (the default of
 ``cancel_grace``). A clean-up cancel is not held back by a client-wide
 ``Retry-After`` pause."""
-
-_CANCEL_NOT_FOUND_RETRIES = 4
 
 
 class RunHandle(Generic[R]):
@@ -186,7 +184,9 @@ class RunHandle(Generic[R]):
         record = await self.settle(
             timeout, cancel_on_timeout=cancel_on_timeout, cancel_grace=cancel_grace
         )
-        _raise_for_outcome(self.id, record)
+        outcome = outcome_error(record)
+        if outcome is not None:
+            raise outcome
         return record
 
     def __await__(self) -> Generator[Any, None, R]:
@@ -215,17 +215,19 @@ class RunHandle(Generic[R]):
     async def _send_cancel(self) -> R:
         path = self.primitive.cancel_path(self.id)
         clock = self._pipeline.clock
-        for attempt in range(_CANCEL_NOT_FOUND_RETRIES + 1):
+        not_found = 0
+        while True:
             try:
                 return await self._pipeline.request(
                     "POST", path, self.primitive.decode, expect_id=self.id, bypass_pause=True
                 )
             except NotFoundError:
-                young = clock.now() - self._born < self._poller.policy.not_found_grace
-                if not young or attempt == _CANCEL_NOT_FOUND_RETRIES:
+                not_found += 1
+                age = clock.now() - self._born
+                delay = self._poller.policy.not_found_retry(age, not_found)
+                if delay is None:
                     raise
-                await clock.sleep(0.1 * 2**attempt)  # read-after-write lag (D10)
-        raise AssertionError("unreachable")  # pragma: no cover
+                await clock.sleep(delay)  # read-after-write lag (D10)
 
     async def _cancel_quietly(self, grace: float = CANCEL_GRACE) -> bool:
         """Cancel on the server during cleanup: shielded, bounded by ``grace`` seconds,
@@ -289,11 +291,3 @@ class RunWatch(Generic[R]):
                 await watch.changed(watch.version)
         finally:
             poller.release(watch)
-
-
-def _raise_for_outcome(run_id: str, record: RunRecord) -> None:
-    status = record.status
-    if status in FAILURE_STATUSES:
-        raise RunFailed(run_id=run_id, error=record.error, record=record)
-    if status == "cancelled":
-        raise RunCancelled(run_id=run_id, record=record)
