@@ -12,9 +12,9 @@ A document whose bytes contain ``[[retab:fail]]`` ends ``failed``.
 
 from .._clock import ManualClock
 from ._app import RecordedRequest, ServerState, create_app
-from ._classifier import FAIL_MARKER
 from ._config import FAULT_KINDS, FaultConfig, FaultKind, ServerConfig
 from ._local import LocalRetab
+from ._primitive import FAIL_MARKER
 from ._store import Run
 
 __all__ = [

@@ -21,7 +21,6 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 import random
@@ -29,7 +28,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,12 +39,15 @@ from multidict import istr
 
 from .._clock import SYSTEM_CLOCK, Clock
 from ._config import FaultKind, ServerConfig
-from ._store import IdempotencyConflict, Run, RunStore
-from ._validation import QueryError, parse_create, parse_list_query
+from ._primitive import ServerPrimitive
+from ._primitives import PRIMITIVES
+from ._responses import encode as _encode
+from ._responses import error_b as _error_b
+from ._responses import json_response as _json
+from ._routes import FAULT, Handler, RunRoutes
+from ._store import RunStore
 
 __all__ = ["RecordedRequest", "ServerState", "create_app"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The request log keeps plain tuples of strings and numbers: the garbage collector
 # stops tracking those, so a log of a million requests costs it nothing.
@@ -53,9 +55,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LogEntry = tuple[
     str, str, tuple[tuple[bytes, bytes], ...], bytes, str | None, float, int | None, str | None
 ]
-_encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder()
-_JSON = "application/json"
 _API_KEY = istr("Api-Key")
 _log = logging.getLogger("retab_async.testing")
 
@@ -147,16 +147,19 @@ class ServerState:
 
 
 STATE_KEY = web.AppKey("retab_state", ServerState)
-_FAULT = web.RequestKey("retab_fault", str)
 
 
 def create_app(
-    config: ServerConfig | None = None, *, clock: Clock | None = None
+    config: ServerConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    primitives: Sequence[ServerPrimitive[Any]] = PRIMITIVES,
 ) -> web.Application:
     """Build the server application; its :class:`ServerState` is ``app[STATE_KEY]``.
 
     ``clock`` moves its runs on and decides when idempotency records expire (the
-    system clock by default; a ``ManualClock`` in tests).
+    system clock by default; a ``ManualClock`` in tests). ``primitives`` are the
+    kinds of run it serves (all of them by default).
     """
     config = config or ServerConfig()
     state = ServerState(
@@ -167,42 +170,16 @@ def create_app(
     )
     app = web.Application(client_max_size=config.max_body_size)
     app[STATE_KEY] = state
-    base = "/v1/classifications"
-    routes = [
-        ("POST", base, _create, "create"),
-        ("GET", base, _list, "list"),
-        ("GET", base + "/{id}", _get, "get"),
-        ("DELETE", base + "/{id}", _delete, "delete"),
-        ("POST", base + "/{id}/cancel", _cancel, "cancel"),
-    ]
-    for method, path, handler, operation in routes:
-        app.router.add_route(method, path, _endpoint(state, handler, operation), name=operation)
+    paths = []
+    for primitive in primitives:
+        for method, path, handler, operation in RunRoutes(state.store, primitive).routes():
+            app.router.add_route(method, path, _endpoint(state, handler, operation))
+            paths.append(path)
     app.router.add_get("/_local/requests", _local_requests)
     app.router.add_get("/_local/runs", _local_runs)
     # Last, so that unknown paths and methods get our error shape and request id too.
-    app.router.add_route("*", "/{tail:.*}", _endpoint(state, _no_route, None))
+    app.router.add_route("*", "/{tail:.*}", _endpoint(state, _no_route_for(paths), None))
     return app
-
-
-# -- responses ----------------------------------------------------------------
-
-
-def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=body, status=status, content_type=_JSON, headers=headers)
-
-
-def _error_b(status: int, code: str, message: str, details: Any = None) -> web.Response:
-    body = {"detail": {"code": code, "message": message, "details": details}}
-    return _json(_encode(body), status)
-
-
-def _error_d(issues: list[dict[str, Any]]) -> web.Response:
-    body = {"status_code": 10422, "message": _encode(issues).decode(), "data": None}
-    return _json(_encode(body), 422)
-
-
-def _not_found(run_id: str) -> web.Response:
-    return _error_b(404, "NOT_FOUND", f"Classification {run_id} not found")
 
 
 # -- the request pipeline ------------------------------------------------------
@@ -246,13 +223,16 @@ def close_if_no_head(state: ServerState, connection: web.RequestHandler) -> None
         connection.transport.close()
 
 
-_KNOWN_PATH = re.compile(r"^/v1/classifications(/[^/]+(/cancel)?)?$")
+def _no_route_for(paths: list[str]) -> Handler:
+    """The answer to a request no route took: ``405`` on a known path, else ``404``."""
+    known = re.compile("|".join(f"(?:{re.sub(r'{[^}]+}', '[^/]+', p)})" for p in paths))
 
+    async def no_route(request: web.Request) -> web.StreamResponse:
+        if known.fullmatch(request.path):
+            return _error_b(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+        return _error_b(404, "NOT_FOUND", "Not Found")
 
-async def _no_route(request: web.Request) -> web.StreamResponse:
-    if _KNOWN_PATH.match(request.path):
-        return _error_b(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
-    return _error_b(404, "NOT_FOUND", "Not Found")
+    return no_route
 
 
 def _code_for(status: int) -> str:
@@ -342,7 +322,7 @@ async def _faulty(
     if kind is not None:
         state.faults_injected += 1
         fault.append(kind)
-        request[_FAULT] = kind
+        request[FAULT] = kind
     if kind == "rate_limit":
         return _rate_limited(faults.retry_after)
     if kind == "server_error":
@@ -398,133 +378,6 @@ async def _after(
     return response
 
 
-# -- handlers -----------------------------------------------------------------
-
-
-async def _create(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    raw = await request.read()
-    depth = state.config.max_json_depth
-    try:
-        body = _decode_any.decode(raw)
-    except msgspec.DecodeError as exc:
-        issue = {"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}
-        return _error_d([issue])
-    except RecursionError:
-        body = None
-        depth = 0
-    if depth == 0 or _deeper_than(body, depth):
-        limit = state.config.max_json_depth
-        msg = f"JSON is nested deeper than {limit} levels"
-        return _error_d([{"type": "json_invalid", "loc": ["body"], "msg": msg}])
-    parsed = parse_create(body)
-    if isinstance(parsed, list):
-        return _error_d(parsed)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not _valid_key(key):
-        return _error_b(
-            400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1-255 printable ASCII"
-        )
-    body_hash = hashlib.sha256(_encode(msgspec.to_builtins(body, order="sorted"))).hexdigest()
-    try:
-        run, replayed = state.store.create(parsed, idempotency_key=key, body_hash=body_hash)
-    except IdempotencyConflict:
-        msg = "This Idempotency-Key was already used with a different request body"
-        return _error_b(409, "IDEMPOTENCY_KEY_REUSED", msg)
-    if not parsed.background:
-        await _until_terminal(state.store, run)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return _json(run.to_json(), 201, headers)
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether decoded JSON nests more than ``limit`` arrays or objects deep."""
-    level: Sequence[Any] = [value]
-    for _ in range(limit + 1):
-        inner: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                inner.extend(item.values())
-            elif isinstance(item, list):
-                inner.extend(item)
-        if not inner:
-            return False
-        level = inner
-    return True
-
-
-def _valid_key(key: str) -> bool:
-    return 1 <= len(key) <= 255 and all(" " <= ch <= "~" for ch in key)
-
-
-async def _until_terminal(store: RunStore, run: Run) -> None:
-    while not run.terminal:
-        await store.clock.sleep(max(0.0, store.finish_time(run) - store.clock.now()) + 0.001)
-        store.advance()
-
-
-def _lookup(request: web.Request) -> Run | web.Response:
-    state = request.app[STATE_KEY]
-    run_id = request.match_info["id"]
-    run = state.store.get(run_id)
-    if run is None:
-        return _not_found(run_id)
-    faults = state.config.faults
-    now = state.store.clock.now()
-    young = faults.not_found and now - run.created_mono < faults.not_found_window
-    if young and request.get(_FAULT) == "not_found":
-        return _not_found(run_id)
-    return run
-
-
-async def _get(request: web.Request) -> web.StreamResponse:
-    run = _lookup(request)
-    if isinstance(run, web.Response):
-        return run
-    query = request.query_string
-    if query in ("", "include_output=true"):  # the common cases, without parsing
-        return _json(run.to_json())
-    flag = request.query.get("include_output", "true").lower()
-    if flag not in ("true", "false", "1", "0"):
-        issue = {
-            "type": "bool_parsing",
-            "loc": ["query", "include_output"],
-            "msg": "Input should be a valid boolean",
-        }
-        return _json(_encode({"detail": [issue]}), 422)
-    return _json(run.to_json(include_output=flag in ("true", "1")))
-
-
-async def _cancel(request: web.Request) -> web.StreamResponse:
-    run = _lookup(request)
-    if isinstance(run, web.Response):
-        return run
-    return _json(request.app[STATE_KEY].store.cancel(run).to_json())
-
-
-async def _delete(request: web.Request) -> web.StreamResponse:
-    run = _lookup(request)
-    if isinstance(run, web.Response):
-        return run
-    request.app[STATE_KEY].store.delete(run)
-    return web.Response(status=204)
-
-
-async def _list(request: web.Request) -> web.StreamResponse:
-    try:
-        query = parse_list_query(request.query)
-    except QueryError as exc:
-        if exc.status == 400:
-            return _error_b(400, "INVALID_DATE", exc.issues[0]["msg"])
-        return _json(_encode({"detail": exc.issues}), 422)
-    runs, before, after = request.app[STATE_KEY].store.page(query)
-    page = {
-        "data": [msgspec.Raw(run.to_json()) for run in runs],
-        "list_metadata": {"before": before, "after": after},
-    }
-    return _json(_encode(page))
-
-
 # -- introspection for out-of-process tests ----------------------------------
 
 
@@ -552,6 +405,7 @@ async def _local_runs(request: web.Request) -> web.StreamResponse:
     items = [
         {
             "id": run.id,
+            "primitive": run.primitive.name,
             "status": run.status,
             "filename": run.file["filename"],
             "idempotency_key": run.idempotency_key,

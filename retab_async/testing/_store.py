@@ -1,4 +1,5 @@
-"""The local server's state: runs, their lifecycle, listing, and idempotency keys.
+"""The local server's state: runs of every primitive, their lifecycle, listing, and
+idempotency keys.
 
 Runs move on their own: each background run has its transitions scheduled on
 a heap, and the store applies the due ones before every request
@@ -10,6 +11,11 @@ What a long-lived server holds stays bounded: idempotency records expire after
 were made in order), and with ``max_runs`` the oldest finished runs are evicted.
 Run ids are random (``secrets``), never drawn from the seeded RNG, so that two
 server processes never hand out the same id.
+
+Nothing here knows a primitive by name: a run carries its
+:class:`~._primitive.ServerPrimitive`, whose fields say what its record looks
+like, and each primitive's runs are indexed (by sequence, by status) apart, so
+that listing one never walks another's.
 """
 
 from __future__ import annotations
@@ -28,35 +34,37 @@ import msgspec
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._status import TERMINAL_STATUSES
-from ._classifier import FAIL_MARKER, classify
 from ._config import ServerConfig
-from ._validation import CreateRequest, ListQuery
+from ._primitive import FAIL_MARKER, CreateRequest, Outcome, ServerPrimitive
+from ._validation import ListQuery
 
 __all__ = ["IdempotencyConflict", "Run", "RunStore"]
 
 _encode = msgspec.json.Encoder().encode
-_PLACEHOLDER = {"reasoning": "", "category": ""}
 
 
 @dataclass(eq=False)
 class Run:
-    """One stored classification run."""
+    """One stored run of any primitive.
 
+    Attributes:
+        primitive: what kind of run it is.
+        fields: the request fields its record echoes (``categories``, ``json_schema``...).
+        outcome: what the stand-in model answered at create time.
+    """
+
+    primitive: ServerPrimitive[Any]
     seq: int
     id: str
     file: dict[str, str]
     model: str
-    categories: list[dict[str, Any]]
-    n_consensus: int
-    instructions: str | None
+    fields: dict[str, Any]
     created_at: str
     created_wall: float
     created_mono: float
     run_time: float
     will_fail: bool
-    output: dict[str, str]
-    consensus: dict[str, Any] | None
-    usage: dict[str, float]
+    outcome: Outcome
     idempotency_key: str | None = None
     status: str = "queued"
     error: dict[str, Any] | None = None
@@ -69,27 +77,35 @@ class Run:
         """Whether the run will not change again."""
         return self.status in TERMINAL_STATUSES
 
+    @property
+    def view(self) -> dict[str, Any]:
+        """What list filters look at: ``file`` and the echoed request fields."""
+        return {"file": self.file, **self.fields}
+
     def to_dict(self, include_output: bool = True) -> dict[str, Any]:
-        """The record as the API returns it (D3, D9)."""
+        """The record as the API returns it (D3, D9, D15)."""
+        primitive = self.primitive
         completed = self.status == "completed"
-        if completed:
-            output: Any = self.output
+        if completed and include_output:
+            output: Any = self.outcome.output
+        elif self.terminal or not include_output:
+            output = primitive.empty_output
         else:
-            output = None if self.terminal else _PLACEHOLDER
-        return {
+            output = primitive.placeholder
+        record = {
             "id": self.id,
             "file": self.file,
             "model": self.model,
-            "categories": self.categories,
-            "n_consensus": self.n_consensus,
-            "instructions": self.instructions,
-            "output": output if include_output else None,
+            **self.fields,
+            "output": output,
             "status": self.status,
             "error": self.error,
-            "consensus": self.consensus if completed and include_output else None,
-            "usage": self.usage if completed else None,
-            "created_at": self.created_at,
         }
+        if primitive.has_consensus:
+            record["consensus"] = self.outcome.consensus if completed and include_output else None
+        record["usage"] = {"credits": self.outcome.credits} if completed else None
+        record["created_at"] = self.created_at
+        return record
 
     def to_json(self, include_output: bool = True) -> bytes:
         """The encoded record, cached until the status changes."""
@@ -118,13 +134,23 @@ class _KeyEntry:
     expires: float
 
 
-def new_run_id() -> str:
-    """A fresh run id in the API's shape (``clss_`` and 16 hex digits), from ``secrets``."""
-    return "clss_" + secrets.token_hex(8)
+def new_run_id(prefix: str) -> str:
+    """A fresh run id in the API's shape (``prefix`` and 16 hex digits), from ``secrets``."""
+    return prefix + secrets.token_hex(8)
+
+
+@dataclass
+class _Index:
+    """One primitive's runs, as sorted sequence numbers: all, and by status; and the
+    sequence number of every id it ever held (a deleted run's id stays a cursor)."""
+
+    all: list[int] = field(default_factory=list)
+    by_status: dict[str, list[int]] = field(default_factory=dict)
+    seq_of: dict[str, int] = field(default_factory=dict)
 
 
 class RunStore:
-    """All runs of one local server.
+    """All runs of one local server, of every primitive.
 
     ``clock`` moves runs on and decides when idempotency records expire (the
     system clock by default; a ``ManualClock`` in tests).
@@ -135,14 +161,18 @@ class RunStore:
         self.clock = clock
         self._rng = random.Random(config.seed)
         self._runs: dict[str, Run] = {}
-        self._seq_of: dict[str, int] = {}
         self._by_seq: dict[int, Run] = {}
-        self._all: list[int] = []
-        self._by_status: dict[str, list[int]] = {}
+        self._indexes: dict[str, _Index] = {}
         self._events: list[tuple[float, int, str]] = []
         self._keys: dict[str, _KeyEntry] = {}
         self._next_seq = 0
         self.created = 0
+
+    def _index_of(self, primitive: ServerPrimitive[Any]) -> _Index:
+        index = self._indexes.get(primitive.name)
+        if index is None:
+            index = self._indexes[primitive.name] = _Index()
+        return index
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -160,18 +190,15 @@ class RunStore:
         self._unindex(run)
         run.set_status(status)
         if status == "failed":
-            run.error = {
-                "code": "DOCUMENT_UNREADABLE",
-                "message": "The document asked to fail (it contains the failure marker).",
-                "details": {"stage": "classification", "marker": FAIL_MARKER.decode()},
-            }
+            run.error = run.outcome.error or _marker_error(run.primitive)
         self._index(run)
 
     def _index(self, run: Run) -> None:
-        bisect.insort(self._by_status.setdefault(run.status, []), run.seq)
+        by_status = self._index_of(run.primitive).by_status
+        bisect.insort(by_status.setdefault(run.status, []), run.seq)
 
     def _unindex(self, run: Run) -> None:
-        seqs = self._by_status.get(run.status, [])
+        seqs = self._index_of(run.primitive).by_status.get(run.status, [])
         i = bisect.bisect_left(seqs, run.seq)
         if i < len(seqs) and seqs[i] == run.seq:
             del seqs[i]
@@ -179,12 +206,18 @@ class RunStore:
     # -- create ---------------------------------------------------------------
 
     def create(
-        self, req: CreateRequest, *, idempotency_key: str | None, body_hash: str
+        self,
+        primitive: ServerPrimitive[Any],
+        req: CreateRequest,
+        *,
+        idempotency_key: str | None,
+        body_hash: str,
     ) -> tuple[Run, bool]:
         """Create a run, or replay the one made with the same idempotency key.
 
-        Returns ``(run, replayed)``. Raises :class:`IdempotencyConflict` when the key
-        was used with a different body.
+        ``body_hash`` identifies the request (the route included). Returns
+        ``(run, replayed)``. Raises :class:`IdempotencyConflict` when the key was
+        used with a different body.
         """
         if idempotency_key is not None:
             now = self.clock.now()
@@ -197,7 +230,7 @@ class RunStore:
                 if existing is not None:
                     return existing, True
                 del self._keys[idempotency_key]  # its run was deleted or evicted
-        run = self._new_run(req, idempotency_key)
+        run = self._new_run(primitive, req, idempotency_key)
         if idempotency_key is not None:
             expires = now + self.config.idempotency_ttl
             self._keys[idempotency_key] = _KeyEntry(body_hash, run.id, expires)
@@ -231,49 +264,51 @@ class RunStore:
             self.delete(oldest)
             # A deleted run's id stays a valid list cursor; an evicted one is
             # forgotten (an unknown cursor gives the first page, as in the API).
-            del self._seq_of[oldest.id]
+            del self._index_of(oldest.primitive).seq_of[oldest.id]
 
     def _oldest_terminal(self) -> Run | None:
-        heads = [seqs[0] for s in TERMINAL_STATUSES if (seqs := self._by_status.get(s))]
+        heads = [
+            seqs[0]
+            for index in self._indexes.values()
+            for s in TERMINAL_STATUSES
+            if (seqs := index.by_status.get(s))
+        ]
         return self._by_seq[min(heads)] if heads else None
 
-    def _new_run(self, req: CreateRequest, idempotency_key: str | None) -> Run:
+    def _new_run(
+        self, primitive: ServerPrimitive[Any], req: CreateRequest, idempotency_key: str | None
+    ) -> Run:
         seq = self._next_seq
         self._next_seq += 1
         now_wall, now_mono = time.time(), self.clock.now()
         low, high = self.config.run_time_range
         run_time = low if low == high else self._rng.uniform(low, high)
-        verdict = classify(req.text, req.filename, req.categories, req.n_consensus)
-        digest = hashlib.sha256(req.content or req.url.encode()).hexdigest()
-        consensus = None
-        if req.n_consensus > 1:
-            consensus = {"choices": verdict.votes, "likelihoods": verdict.likelihood}
+        raw = req.content or req.url.encode()
+        outcome = primitive.compute(req)
         run = Run(
+            primitive=primitive,
             seq=seq,
-            id=new_run_id(),
+            id=new_run_id(primitive.id_prefix),
             file={
-                "id": f"file_{digest[:16]}",
+                "id": f"file_{hashlib.sha256(raw).hexdigest()[:16]}",
                 "filename": req.filename,
                 "mime_type": req.mime_type,
             },
             model=req.model,
-            categories=req.categories,
-            n_consensus=req.n_consensus,
-            instructions=req.instructions,
+            fields=primitive.record(req),
             created_at=_iso(now_wall),
             created_wall=now_wall,
             created_mono=now_mono,
             run_time=run_time,
-            will_fail=FAIL_MARKER in (req.content or req.url.encode()),
-            output={"reasoning": verdict.reasoning, "category": verdict.category},
-            consensus=consensus,
-            usage={"credits": float(req.n_consensus)},
+            will_fail=FAIL_MARKER in raw or outcome.error is not None,
+            outcome=outcome,
             idempotency_key=idempotency_key,
         )
+        index = self._index_of(primitive)
         self._runs[run.id] = run
-        self._seq_of[run.id] = seq
+        index.seq_of[run.id] = seq
         self._by_seq[seq] = run
-        self._all.append(seq)
+        index.all.append(seq)
         self._index(run)
         self.created += 1
         started = now_mono + self.config.queue_time
@@ -289,9 +324,10 @@ class RunStore:
 
     # -- read, cancel, delete -------------------------------------------------
 
-    def get(self, run_id: str) -> Run | None:
-        """The run with this id, or ``None``."""
-        return self._runs.get(run_id)
+    def get(self, primitive: ServerPrimitive[Any], run_id: str) -> Run | None:
+        """The run of ``primitive`` with this id, or ``None``."""
+        run = self._runs.get(run_id)
+        return run if run is not None and run.primitive is primitive else None
 
     def cancel(self, run: Run) -> Run:
         """Cancel a run that is not terminal; a terminal run is left as it is (D4)."""
@@ -305,8 +341,8 @@ class RunStore:
         self._unindex(run)
         del self._runs[run.id]
         del self._by_seq[run.seq]
-        i = bisect.bisect_left(self._all, run.seq)
-        del self._all[i]
+        seqs = self._index_of(run.primitive).all
+        del seqs[bisect.bisect_left(seqs, run.seq)]
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -316,11 +352,15 @@ class RunStore:
 
     # -- list -----------------------------------------------------------------
 
-    def page(self, q: ListQuery) -> tuple[list[Run], str | None, str | None]:
-        """One page for ``q``: ``(runs, before, after)`` with the cursors of D12."""
-        seqs = self._by_status.get(q.status, []) if q.status else self._all
+    def page(
+        self, primitive: ServerPrimitive[Any], q: ListQuery
+    ) -> tuple[list[Run], str | None, str | None]:
+        """One page of ``primitive``'s runs for ``q``: ``(runs, before, after)`` with the
+        cursors of D12. An id that is not one of its runs' is no cursor (a first page)."""
+        index = self._index_of(primitive)
+        seqs = index.by_status.get(q.status, []) if q.status else index.all
         cursor_id = q.after or q.before
-        cursor = self._seq_of.get(cursor_id) if cursor_id else None
+        cursor = index.seq_of.get(cursor_id) if cursor_id else None
         backward = q.before is not None and cursor is not None
         # Walking "down" means towards older runs (smaller sequence numbers).
         down = (q.order == "desc") != backward
@@ -354,8 +394,18 @@ class RunStore:
                 day = dt.datetime.fromtimestamp(run.created_wall, dt.timezone.utc).date()
                 if (q.from_date and day < q.from_date) or (q.to_date and day > q.to_date):
                     continue
+            if q.matches is not None and not q.matches(run.view):
+                continue
             found.append(run)
         return found
+
+
+def _marker_error(primitive: ServerPrimitive[Any]) -> dict[str, Any]:
+    return {
+        "code": "DOCUMENT_UNREADABLE",
+        "message": "The document asked to fail (it contains the failure marker).",
+        "details": {"stage": primitive.stage, "marker": FAIL_MARKER.decode()},
+    }
 
 
 def _iso(wall: float) -> str:

@@ -1,4 +1,6 @@
-"""Validation of requests, with errors in the API's own shapes (contract 4.2, D11, D12)."""
+"""Validation every primitive shares, with errors in the API's own shapes (contract 4.2,
+D11, D12): the document, typed fields, and list queries. Each primitive's module
+validates its own create body with these."""
 
 from __future__ import annotations
 
@@ -6,91 +8,21 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._mime import is_text_mime, mime_type_for
+from .._mime import mime_type_for
 from .._status import KNOWN_STATUSES
+from ._primitive import Issue, RecordFilter
 
-__all__ = ["CreateRequest", "ListQuery", "QueryError", "parse_create", "parse_list_query"]
+__all__ = ["ListQuery", "QueryError", "parse_list_query"]
 
-Issue = dict[str, Any]
-
-_CREATE_FIELDS = frozenset(
-    {
-        "document",
-        "categories",
-        "model",
-        "first_n_pages",
-        "instructions",
-        "n_consensus",
-        "bust_cache",
-        "background",
-    }
-)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,(.*)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class CreateRequest:
-    """A valid create body, with the document decoded."""
-
-    filename: str
-    url: str
-    mime_type: str
-    content: bytes | None
-    categories: list[dict[str, Any]]
-    model: str
-    first_n_pages: int | None
-    instructions: str | None
-    n_consensus: int
-    bust_cache: bool
-    background: bool
-
-    @property
-    def text(self) -> str | None:
-        """The document as text, when it is a text type."""
-        if self.content is None or not is_text_mime(self.mime_type):
-            return None
-        return self.content.decode("utf-8", "replace")
 
 
 def _issue(kind: str, loc: list[str | int], msg: str, value: Any = None) -> Issue:
     return {"type": kind, "loc": ["body", *loc], "msg": msg, "input": value}
-
-
-def parse_create(body: Any) -> CreateRequest | list[Issue]:
-    """Validate a decoded create body: a :class:`CreateRequest`, or the list of problems."""
-    if not isinstance(body, dict):
-        return [_issue("model_attributes_type", [], "Input should be a valid dictionary", body)]
-    issues = [
-        _issue("extra_forbidden", [key], "Extra inputs are not permitted", body[key])
-        for key in body
-        if key not in _CREATE_FIELDS
-    ]
-    document = _check_document(body.get("document"), issues)
-    categories = _check_categories(body.get("categories"), issues)
-    model = _check_type(body, "model", str, "retab-small", issues)
-    first_n_pages = _check_int(body, "first_n_pages", None, 1, None, issues)
-    instructions = _check_type(body, "instructions", (str, type(None)), None, issues)
-    n_consensus = _check_int(body, "n_consensus", 1, 1, 16, issues)
-    bust_cache = _check_type(body, "bust_cache", bool, False, issues)
-    background = _check_type(body, "background", bool, False, issues)
-    if issues or document is None or categories is None:
-        return issues
-    return CreateRequest(
-        filename=document[0],
-        url=document[1],
-        mime_type=document[2],
-        content=document[3],
-        categories=categories,
-        model=model,
-        first_n_pages=first_n_pages,
-        instructions=instructions,
-        n_consensus=n_consensus,
-        bust_cache=bust_cache,
-        background=background,
-    )
 
 
 def _check_type(
@@ -171,31 +103,6 @@ def _check_document(doc: Any, issues: list[Issue]) -> tuple[str, str, str, bytes
     return filename, url, match.group(1) or mime, content
 
 
-def _check_categories(raw: Any, issues: list[Issue]) -> list[dict[str, Any]] | None:
-    if raw is None:
-        issues.append(_issue("missing", ["categories"], "Field required"))
-        return None
-    if not isinstance(raw, list) or not raw:
-        msg = "List should have at least 1 item after validation"
-        issues.append(_issue("too_short", ["categories"], msg, raw))
-        return None
-    result = []
-    for index, cat in enumerate(raw):
-        name = cat.get("name") if isinstance(cat, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            issues.append(_issue("missing", ["categories", index, "name"], "Field required", cat))
-            continue
-        description = cat.get("description", "")
-        if not isinstance(description, str):
-            msg = "Input should be a valid string"
-            issues.append(_issue("string_type", ["categories", index, "description"], msg))
-            continue
-        result.append(
-            {"name": name, "description": description, "handle_key": cat.get("handle_key")}
-        )
-    return result
-
-
 class QueryError(Exception):
     """A bad list query: ``status`` is 400 (malformed date) or 422 (out of range)."""
 
@@ -217,20 +124,30 @@ class ListQuery:
     filename: str | None
     from_date: dt.date | None
     to_date: dt.date | None
+    matches: RecordFilter | None = None
 
 
 def _query_issue(key: str, msg: str, value: Any, kind: str = "value_error") -> Issue:
     return {"type": kind, "loc": ["query", key], "msg": msg, "input": value}
 
 
-def parse_list_query(query: Any) -> ListQuery:
-    """Validate list query parameters; raise :class:`QueryError` when they are wrong."""
+def parse_list_query(
+    query: Any,
+    *,
+    status_filter: bool = True,
+    own_filters: Callable[[Any], RecordFilter | None] | None = None,
+) -> ListQuery:
+    """Validate list query parameters; raise :class:`QueryError` when they are wrong.
+
+    Without ``status_filter``, ``status`` is an unknown parameter and ignored.
+    ``own_filters`` reads a primitive's own filters into ``ListQuery.matches``.
+    """
     issues: list[Issue] = []
     limit = _parse_limit(query.get("limit", "10"), issues)
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         issues.append(_query_issue("order", "Input should be 'asc' or 'desc'", order, "enum"))
-    status = query.get("status")
+    status = query.get("status") if status_filter else None
     if status is not None and status not in KNOWN_STATUSES - {"error"}:
         issues.append(_query_issue("status", "Input should be a run status", status, "enum"))
     after, before = query.get("after"), query.get("before")
@@ -238,6 +155,7 @@ def parse_list_query(query: Any) -> ListQuery:
         issues.append(_query_issue("before", "Use either 'before' or 'after', not both", before))
     if issues:
         raise QueryError(422, issues)
+    matches = own_filters(query) if own_filters is not None else None
     return ListQuery(
         limit=limit,
         order=order,
@@ -247,6 +165,7 @@ def parse_list_query(query: Any) -> ListQuery:
         filename=query.get("filename") or None,
         from_date=_parse_date("from_date", query.get("from_date")),
         to_date=_parse_date("to_date", query.get("to_date")),
+        matches=matches,
     )
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from retab_async.testing._primitives_next.schema_fill import (
+from retab_async.testing._primitives.schema_fill import (
     UnfillableSchema,
     consensus,
     fill_schema,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retab_async.testing._classifier import classify
+from retab_async.testing._primitives.classifications import classify
 
 CATS = [
     {"name": "invoice", "description": "A bill with an amount due"},

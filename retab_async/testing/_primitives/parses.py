@@ -20,7 +20,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from ..._mime import is_text_mime
-from .._validation import Issue, _check_document, _check_type, _issue
+from .._primitive import Issue
+from .._validation import _check_document, _check_type, _issue
 from .tables import TABLE_FORMATS, render_table
 
 __all__ = [

@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
+from .._primitive import Issue
 from .._validation import (
-    Issue,
     QueryError,
     _check_document,
     _check_int,

@@ -16,7 +16,7 @@ from retab_async._primitives_next.extractions import (
     ExtractionPartial,
     iter_extraction_stream,
 )
-from retab_async.testing._primitives_next.extractions import (
+from retab_async.testing._primitives.extractions import (
     STREAM_CONTENT_TYPE,
     ExtractionCreate,
     extract,

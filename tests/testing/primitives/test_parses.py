@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from retab_async.testing._primitives_next.parses import (
+from retab_async.testing._primitives.parses import (
     ParseCreate,
     document_text,
     parse_document,
     parse_parse_create,
     placeholder_output,
 )
-from retab_async.testing._primitives_next.tables import render_table
+from retab_async.testing._primitives.tables import render_table
 
 
 def _doc(filename: str, content: bytes) -> dict[str, str]:

@@ -1,0 +1,19 @@
+"""The local server's table of primitives: one module each, one entry here.
+
+Adding a primitive to the server is its module (validation, stand-in model,
+record fields, placeholder, its own routes, in one :class:`ServerPrimitive`)
+and its line in :data:`PRIMITIVES`; routes, lifecycle, idempotency, faults and
+listing come from the machinery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._primitive import ServerPrimitive
+from .classifications import CLASSIFICATIONS
+
+__all__ = ["PRIMITIVES"]
+
+PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS,)
+"""Every primitive the local server serves."""
