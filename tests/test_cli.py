@@ -63,6 +63,12 @@ def slow_server() -> Iterator[Server]:
 
 
 @pytest.fixture
+def stuck_server() -> Iterator[Server]:
+    """Runs that take ten minutes: still going whenever a test looks, on any machine."""
+    yield from _serve("--run-time", "600")
+
+
+@pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, fast_server: Server) -> Server:
     monkeypatch.setenv("RETAB_API_KEY", KEY)
     monkeypatch.setenv("RETAB_API_BASE_URL", fast_server.url)
@@ -412,10 +418,10 @@ def test_cancel_on_a_finished_run_says_nothing_was_cancelled(
 
 
 def test_cancel_and_wait_timeout_on_a_running_run(
-    capsys: pytest.CaptureFixture[str], slow_server: Server, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], stuck_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RETAB_API_KEY", KEY)
-    monkeypatch.setenv("RETAB_API_BASE_URL", slow_server.url)
+    monkeypatch.setenv("RETAB_API_BASE_URL", stuck_server.url)
     code, out, _ = run(
         capsys, "classify", "--no-wait", "--json", str(DOCS[0]), "--categories", "a,b"
     )
