@@ -1,8 +1,8 @@
 """Code blocks of the README and the documentation site, run and type-checked.
 
 Every ```` ```python ```` block is a complete program (or a pytest module, when it
-defines ``test_`` functions): it is run in a fresh process against a local
-server, with ``RETAB_API_KEY`` and ``RETAB_API_BASE_URL`` set as a user would set
+defines ``test_`` functions; those run together in one pytest process): it is run
+in a fresh process against a local server, with ``RETAB_API_KEY`` and ``RETAB_API_BASE_URL`` set as a user would set
 them, in a directory holding the documents the snippets name. All blocks are
 also checked with ``mypy --strict``. Blocks that are not programs use another
 fence (``console``, ``text``).
@@ -19,6 +19,7 @@ import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_KEY = "sk_snippets"
@@ -105,25 +106,55 @@ def write(snippet: Snippet, directory: Path) -> Path:
 
 
 def run(snippet: Snippet, directory: Path, base_url: str) -> subprocess.CompletedProcess[str]:
-    """Run the block in ``directory``: as a script, or with pytest for a test module.
-
-    A test module runs with no configuration of its own (``-c`` an empty ini file),
-    as it would in a user's project.
-    """
+    """Run a script block in ``directory`` (test modules go through :func:`run_tests`)."""
+    assert not snippet.is_pytest_module, snippet
     path = write(snippet, directory)
-    if snippet.is_pytest_module:
-        (directory / "empty.ini").write_text("[pytest]\n")
-        argv = ["-m", "pytest", "-q", "-c", "empty.ini", "-p", "no:cacheprovider", path.name]
-    else:
-        argv = [path.name]
     return subprocess.run(
-        [sys.executable, *argv],
+        [sys.executable, path.name],
         cwd=directory,
         env=environment(base_url),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """One pytest run over several test-module blocks: what each module's tests did."""
+
+    outcomes: dict[str, list[str]]  # module file name -> "passed" / failure text per test
+    output: str
+
+    def of(self, snippet: Snippet) -> list[str]:
+        """The outcomes of ``snippet``'s tests (empty if pytest collected none)."""
+        return self.outcomes.get(f"test_{snippet.name}", [])
+
+
+def run_tests(blocks: Iterable[Snippet], directory: Path, base_url: str) -> TestRun:
+    """Run every test-module block with one pytest process, as in a user's project: no
+    configuration of its own (``-c`` an empty ini file), only the installed plugins."""
+    paths = [write(snippet, directory).name for snippet in blocks]
+    (directory / "empty.ini").write_text("[pytest]\n")
+    argv = ["-m", "pytest", "-q", "-c", "empty.ini", "-p", "no:cacheprovider"]
+    out = subprocess.run(
+        [sys.executable, *argv, "--junitxml=report.xml", *paths],
+        cwd=directory,
+        env=environment(base_url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    outcomes: dict[str, list[str]] = {}
+    report = directory / "report.xml"
+    if report.exists():
+        for case in ElementTree.parse(report).iter("testcase"):
+            module = case.get("classname", "").split(".")[0]
+            problems = [child.get("message") or child.tag for child in case]
+            outcomes.setdefault(module, []).append(
+                "passed" if not problems else f"{case.get('name')}: {problems[0]}"
+            )
+    return TestRun(outcomes, out.stdout + out.stderr)
 
 
 _MYPY_CONFIG = """\
