@@ -15,7 +15,9 @@ The client-wide pause (a ``429`` or ``503`` with ``Retry-After``) counts against
 each request's timeout: a request whose deadline falls inside the pause fails at
 once with :class:`PauseTimeout`. Cancels pass the pause (``bypass_pause``): a
 cancel stops work on the server, which is what the pause asks for, and a clean-up
-cancel held back by it would leave a run going.
+cancel held back by it would leave a run going. The pause and the retry budget
+run on real time, like the HTTP timeouts they count against (an injected clock
+drives the run machinery above, not the wire).
 """
 
 from __future__ import annotations
