@@ -21,6 +21,10 @@ and go (``PollPolicy.strategy="auto"``):
 
 Polls ask for ``include_output=false``; a completed run's output is read once,
 at the end (D9). Failed and cancelled runs need no second request.
+
+Every decision by elapsed time (a run's age, when the next poll or list round is
+due, the ``404`` grace, the rate limiter) reads the client's :class:`Clock`, so a
+test on a ``ManualClock`` decides what time it is, not the machine.
 """
 
 from __future__ import annotations

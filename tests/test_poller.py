@@ -126,15 +126,19 @@ def test_poll_policy_validation() -> None:
         PollPolicy(strategy="psychic")  # type: ignore[arg-type]
 
 
-@pytest.mark.retab_server(run_time=0.3)
-async def test_list_errors_do_not_end_waits(server: LocalRetab) -> None:
-    server.set_faults(FaultConfig(server_error=0.5, operations={"list"}))
-    policy = PollPolicy(strategy="list", list_interval=0.02)
-    async with make_client(server, poll=policy) as client:
+async def test_list_errors_do_not_end_waits() -> None:
+    clock = ManualClock()  # rounds are counted on the clock, not by how long they take
+    policy = PollPolicy(strategy="list", list_interval=0.02, jitter=0.0)
+    faults = FaultConfig(server_error=0.5, operations={"list"})
+    async with (
+        LocalRetab(run_time=0.3, clock=clock, faults=faults) as server,
+        make_client(server, poll=policy, clock=clock) as client,
+    ):
         handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(5)]
         async with anyio.create_task_group() as tg:
             for h in handles:
                 tg.start_soon(h.wait, 10)
+            await clock.drive(client, until=lambda: all(h.done for h in handles))
     assert any(r.fault for r in server.by_operation("list"))
     assert all(h.status == "completed" for h in handles)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import anyio
 import pytest
 
 from retab_async import (
     AuthenticationError,
+    Classification,
     NotFoundError,
     RetabClient,
     RunCancelled,
@@ -19,7 +21,7 @@ from retab_async import (
 )
 from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab, ManualClock
 
-from .conftest import CATEGORIES, INVOICE, make_client
+from .conftest import CATEGORIES, FAST_POLL, INVOICE, make_client
 
 
 async def test_start_and_wait(client: RetabClient, server: LocalRetab) -> None:
@@ -277,21 +279,33 @@ async def test_handle_from_a_record(client: RetabClient, server: LocalRetab) -> 
     assert len(server.requests) == 1
 
 
-async def test_transient_faults_never_end_a_wait(server: LocalRetab) -> None:
-    server.set_faults(
-        FaultConfig(
-            server_error=0.3,
-            disconnect=0.2,
-            truncated=0.2,
-            rate_limit=0.2,
-            retry_after=0,
-            operations={"get"},
-        )
+async def test_transient_faults_never_end_a_wait() -> None:
+    # Nine polls in ten fail. On a shared clock the number of polls before the deadline,
+    # and so the outcome, does not depend on how long each failing request takes.
+    faults = FaultConfig(
+        server_error=0.3,
+        disconnect=0.2,
+        truncated=0.2,
+        rate_limit=0.2,
+        retry_after=0,
+        operations={"get"},
     )
-    async with make_client(server) as client:
+    clock = ManualClock()
+    policy = dataclasses.replace(FAST_POLL, jitter=0.0)
+    async with (
+        LocalRetab(clock=clock, faults=faults) as server,
+        make_client(server, clock=clock, poll=policy) as client,
+    ):
         handle = await client.classifications.start(INVOICE, CATEGORIES)
-        record = await handle.wait(timeout=10)
-    assert record.status == "completed"
+        records: list[Classification] = []
+
+        async def wait() -> None:
+            records.append(await handle.wait(timeout=60))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await clock.drive(client, until=lambda: bool(records))
+    assert records[0].status == "completed"
     assert any(r.fault for r in server.by_operation("get"))
     assert client.poller.stats.transient_errors > 0
 
