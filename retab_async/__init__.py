@@ -39,6 +39,7 @@ from ._errors import DecodeError as DecodeError
 from ._errors import DocumentError as DocumentError
 from ._errors import InternalServerError as InternalServerError
 from ._errors import NotFoundError as NotFoundError
+from ._errors import OutputValidationError as OutputValidationError
 from ._errors import PauseTimeout as PauseTimeout
 from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import ProtocolError as ProtocolError
@@ -55,6 +56,8 @@ from ._errors import UnprocessableEntityError as UnprocessableEntityError
 from ._errors import UsageError as UsageError
 from ._errors import ValidationError as ValidationError
 from ._errors import WaitTimeout as WaitTimeout
+from ._extractions import Extractions as Extractions
+from ._extractions import ExtractionStream as ExtractionStream
 from ._models import Category as Category
 from ._models import Classification as Classification
 from ._models import ClassificationConsensus as ClassificationConsensus
@@ -65,9 +68,18 @@ from ._models import MIMEData as MIMEData
 from ._models import Page as Page
 from ._models import PrimitiveError as PrimitiveError
 from ._models import RetabUsage as RetabUsage
+from ._parses import Parses as Parses
 from ._polling import PollPolicy as PollPolicy
 from ._polling import PollStats as PollStats
 from ._primitives import Primitive as Primitive
+from ._primitives_next.extractions import Extraction as Extraction
+from ._primitives_next.extractions import ExtractionConsensus as ExtractionConsensus
+from ._primitives_next.extractions import ExtractionPartial as ExtractionPartial
+from ._primitives_next.extractions import SourcesResponse as SourcesResponse
+from ._primitives_next.parses import Parse as Parse
+from ._primitives_next.parses import ParseOutput as ParseOutput
+from ._primitives_next.schemas import decode_output as decode_output
+from ._primitives_next.schemas import load_json_schema as load_json_schema
 from ._resource import Paginator as Paginator
 from ._retry import RetryPolicy as RetryPolicy
 from ._runs import RunHandle as RunHandle
@@ -103,13 +115,22 @@ __all__ = [
     "DecodeError",
     "DocumentError",
     "ErrorDetail",
+    "Extraction",
+    "ExtractionConsensus",
+    "ExtractionPartial",
+    "ExtractionStream",
+    "Extractions",
     "FileRef",
     "InternalServerError",
     "ListMetadata",
     "MIMEData",
     "NotFoundError",
+    "OutputValidationError",
     "Page",
     "Paginator",
+    "Parse",
+    "ParseOutput",
+    "Parses",
     "PauseTimeout",
     "PermissionDeniedError",
     "PollPolicy",
@@ -130,6 +151,7 @@ __all__ = [
     "RunStatus",
     "RunWatch",
     "ServerError",
+    "SourcesResponse",
     "TERMINAL_STATUSES",
     "TokenError",
     "TransportError",
@@ -139,7 +161,9 @@ __all__ = [
     "ValidationItem",
     "WaitTimeout",
     "__version__",
+    "decode_output",
     "is_terminal",
+    "load_json_schema",
 ]
 
 

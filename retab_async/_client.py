@@ -7,6 +7,7 @@ Nothing in the package imports it.
 
 from __future__ import annotations
 
+import functools
 import os
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from ._transport import Transport, normalize_base_url
 
 if TYPE_CHECKING:
     from ._classifications import Classifications
+    from ._extractions import Extractions
+    from ._parses import Parses
     from ._runs import RunHandle
 
 __all__ = ["DEFAULT_BASE_URL", "RetabClient"]
@@ -120,7 +123,6 @@ class RetabClient:
             clock=self.clock,
         )
         self.poller = Poller(self._pipeline, poll or PollPolicy())
-        self._classifications: Classifications | None = None
 
     def __repr__(self) -> str:
         return f"<RetabClient {self.base_url} {self.state}>"
@@ -130,14 +132,26 @@ class RetabClient:
         """``"unopened"``, ``"open"`` or ``"closed"``."""
         return self._pipeline.state
 
-    @property
+    @functools.cached_property
     def classifications(self) -> Classifications:
         """Classify documents: create, get, list, cancel, delete, and background runs."""
-        if self._classifications is None:
-            from ._classifications import Classifications
+        from ._classifications import Classifications
 
-            self._classifications = Classifications(self._pipeline, self.poller)
-        return self._classifications
+        return Classifications(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def extractions(self) -> Extractions:
+        """Extract data matching a JSON schema: create, stream, sources, and background runs."""
+        from ._extractions import Extractions
+
+        return Extractions(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def parses(self) -> Parses:
+        """Parse documents into text, page by page: create, get, list, and background runs."""
+        from ._parses import Parses
+
+        return Parses(self._pipeline, self.poller)
 
     # -- lifecycle --------------------------------------------------------------
 

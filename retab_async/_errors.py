@@ -23,6 +23,7 @@
     ├── DecodeError                 a 2xx body that is not the expected JSON (or is too large)
     ├── ProtocolError               an answer the API never gives: a redirect, another run's record
     ├── CheckpointError             a batch's checkpoint cannot be written (also an OSError)
+    ├── OutputValidationError       an output that does not fit the type asked for (a ValueError)
     └── RunError                    a background run did not end as hoped
         ├── RunFailed               the run ended ``failed`` (carries the server's error)
         ├── RunCancelled            the run ended ``cancelled``
@@ -53,6 +54,7 @@ __all__ = [
     "DecodeError",
     "DocumentError",
     "NotFoundError",
+    "OutputValidationError",
     "PauseTimeout",
     "PermissionDeniedError",
     "ProtocolError",
@@ -316,6 +318,23 @@ class RunCancelled(RunError):
 
     def __init__(self, *, run_id: str, record: Any = None) -> None:
         super().__init__(f"run {run_id} was cancelled", run_id=run_id, record=record)
+
+
+class OutputValidationError(RetabError, ValueError):
+    """A run's output does not fit the type it was decoded into.
+
+    Attributes:
+        path: where the problem is, as a JSONPath such as ``$.items[0].qty``
+            (``$`` for the output as a whole).
+        reason: what is wrong there, e.g. ``Expected `int`, got `str```.
+        target: the name of the type decoded into.
+    """
+
+    def __init__(self, *, path: str, reason: str, target: str) -> None:
+        super().__init__(f"output does not fit {target} at {path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.target = target
 
 
 def outcome_error(record: Any) -> RunFailed | RunCancelled | None:

@@ -7,7 +7,7 @@ never break decoding. Decoders are built once, at import time.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -145,14 +145,21 @@ class Classification(_Model, frozen=True, kw_only=True):
         """
         if self.output is not None:
             return self.output
-        outcome = outcome_error(self)
-        if outcome is not None:
-            raise outcome
-        if self.status == "completed":
-            reason = f"run {self.id} was fetched without its output (include_output=False)"
-        else:
-            reason = f"run {self.id} is {self.status!r}: it has no output yet"
-        raise RunError(reason, run_id=self.id, record=self)
+        raise no_output_error(self)
+
+
+def no_output_error(record: Any) -> RunError:
+    """Why ``record`` has no output: its run's outcome (:class:`RunFailed`,
+    :class:`RunCancelled`), or a :class:`RunError` saying it is not finished or was
+    fetched without its output. For every record's ``require_output()``."""
+    outcome = outcome_error(record)
+    if outcome is not None:
+        return outcome
+    if record.status == "completed":
+        reason = f"run {record.id} was fetched without its output (include_output=False)"
+    else:
+        reason = f"run {record.id} is {record.status!r}: it has no output yet"
+    return RunError(reason, run_id=record.id, record=record)
 
 
 class ListMetadata(_Model, frozen=True, kw_only=True):

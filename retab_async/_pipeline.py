@@ -9,7 +9,8 @@ decode, check the id).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Literal, TypeVar
 
 from ._clock import SYSTEM_CLOCK, Clock
@@ -168,6 +169,24 @@ class Pipeline:
             return await (retry or self.retry).call(attempt)
         finally:
             self.in_flight -= 1
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Send a request whose answer is read as it arrives (see :meth:`Transport.stream`).
+
+        Sent once: a stream is not retried, since what was read of it cannot be
+        taken back. Raises :class:`ClientStateError` at once when the client is not
+        open; the rest as :meth:`request` does, when the block is entered.
+        """
+        transport = self.require_open()
+        return transport.stream(method, path, body=body, headers=headers, timeout=timeout)
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this pipeline for ``seconds`` (what a 429 does)."""

@@ -16,9 +16,20 @@ import msgspec
 
 from ._errors import DecodeError, UsageError
 from ._models import Classification, ListMetadata, Page, PrimitiveError
+from ._primitives_next.extractions import Extraction
+from ._primitives_next.parses import Parse
 from ._transport import Response
 
-__all__ = ["CLASSIFICATIONS", "PRIMITIVES", "Primitive", "RunRecord", "Scan", "check_id"]
+__all__ = [
+    "CLASSIFICATIONS",
+    "EXTRACTIONS",
+    "PARSES",
+    "PRIMITIVES",
+    "Primitive",
+    "RunRecord",
+    "Scan",
+    "check_id",
+]
 
 
 class RunRecord(Protocol):
@@ -210,5 +221,11 @@ def _decode_error(
 
 CLASSIFICATIONS: Primitive[Classification] = Primitive("classifications", Classification)
 
-PRIMITIVES: dict[str, Primitive[Any]] = {CLASSIFICATIONS.name: CLASSIFICATIONS}
+EXTRACTIONS: Primitive[Extraction] = Primitive("extractions", Extraction)
+
+PARSES: Primitive[Parse] = Primitive("parses", Parse, list_status_filter=False)
+
+PRIMITIVES: dict[str, Primitive[Any]] = {
+    primitive.name: primitive for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES)
+}
 """Every primitive by name, for resuming a run from a token."""

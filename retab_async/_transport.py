@@ -23,6 +23,7 @@ drives the run machinery above, not the wire).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import io
@@ -30,7 +31,7 @@ import ipaddress
 import logging
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -354,6 +355,68 @@ class Transport:
             if wait:
                 self.pause(wait)
         return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Send one request whose answer is read as it arrives: yields its body's chunks.
+
+        ``timeout`` (default: the client's) bounds connecting and each wait for the
+        next chunk, not the whole stream. The connection is released when the block
+        is left, however it is left. Raises as :meth:`send` does, and the
+        :class:`APIStatusError` of a non-2xx answer (whose body is read whole).
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError("transport is not open")  # the client checks first
+        seconds = self._timeout if timeout is None else timeout
+        text = self.base_url + path
+        if self._paused_until:
+            seconds = await self._respect_pause(seconds, method, text)
+        url = self._urls.get(text) or self._remember_url(text)
+        import aiohttp
+
+        limits = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        # A stream is read as it comes: asked for uncompressed, it needs no inflating.
+        headers = {
+            **(headers or {}),
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+        }
+        try:
+            async with session.request(
+                method, url, headers=headers, data=body, timeout=limits, allow_redirects=False
+            ) as resp:
+                if 300 <= resp.status < 400:
+                    raise _redirected(resp, method, text)
+                if not 200 <= resp.status < 300:
+                    data = await self._read(resp, method, text)
+                    raise error_for_status(Response(resp.status, resp.headers, data, method, text))
+                if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
+                    raise DecodeError(
+                        f"{method} {text}: a stream came back compressed although it was "
+                        "asked for uncompressed",
+                        status=resp.status,
+                    )
+                yield self._chunks(resp, method, text)
+        except (self._client_error, asyncio.TimeoutError) as exc:
+            raise translate_exception(exc, method, text) from exc
+
+    async def _chunks(
+        self, resp: aiohttp.ClientResponse, method: str, url: str
+    ) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in resp.content.iter_any():
+                yield chunk
+        except (self._client_error, asyncio.TimeoutError) as exc:
+            raise translate_exception(exc, method, url) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole (decoded) body, refusing one larger than ``max_response_bytes``.

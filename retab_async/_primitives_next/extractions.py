@@ -10,18 +10,20 @@ with ``stream: true`` and answers one JSON event per line, read by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
 from contextlib import aclosing
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
 from .._errors import DecodeError, UsageError
-from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model
+from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
 from ._options import check_flag, check_int, check_model, check_optional_str, document_dict
 from .ndjson import MAX_LINE_BYTES, iter_ndjson
-from .schemas import describes_object
+from .schemas import decode_output, describes_object
+
+T = TypeVar("T")
 
 __all__ = [
     "STREAM_CONTENT_TYPES",
@@ -101,6 +103,27 @@ class Extraction(_ExtractionFields, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.status != "completed" and self.output is not None:
             msgspec.structs.force_setattr(self, "output", None)
+
+    def require_output(self) -> dict[str, Any]:
+        """The extracted object of a completed run, typed without ``None``.
+
+        Raises:
+            RunFailed: the run ended ``failed`` (``.error`` is the server's error).
+            RunCancelled: the run ended ``cancelled``.
+            RunError: the run has not finished, or was fetched with ``include_output=False``.
+        """
+        if self.output is not None:
+            return self.output
+        raise no_output_error(self)
+
+    def output_as(self, into: type[T]) -> T:
+        """The extracted object converted into ``into`` (a ``msgspec.Struct``, a
+        dataclass, a ``TypedDict``...), checked strictly.
+
+        Raises what :meth:`require_output` raises, and
+        :class:`OutputValidationError` (naming the field) when it does not fit.
+        """
+        return decode_output(self.require_output(), into)
 
 
 class ExtractionPartial(_ExtractionFields, frozen=True, kw_only=True):
@@ -272,7 +295,7 @@ _event_decoder = msgspec.json.Decoder(ExtractionPartial)
 
 async def iter_extraction_stream(
     chunks: AsyncIterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES
-) -> AsyncIterator[ExtractionPartial | Extraction]:
+) -> AsyncGenerator[ExtractionPartial | Extraction, None]:
     """Yield the events of an extraction stream: partials, then the final :class:`Extraction`.
 
     Every line is an extraction record; lines whose status is not terminal come out

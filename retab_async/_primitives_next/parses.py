@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import msgspec
 
 from .._errors import UsageError
-from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model
+from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
 from ._options import check_flag, check_model, check_optional_str, document_dict
 
@@ -76,6 +76,18 @@ class Parse(_Model, frozen=True, kw_only=True):
     def failed(self) -> bool:
         """Whether the run ended in failure (``failed`` or ``error``)."""
         return self.status in FAILURE_STATUSES
+
+    def require_output(self) -> ParseOutput:
+        """The pages and text of a completed parse, typed without ``None``.
+
+        Raises:
+            RunFailed: the run ended ``failed`` (``.error`` is the server's error).
+            RunCancelled: the run ended ``cancelled``.
+            RunError: the run has not finished, or was fetched with ``include_output=False``.
+        """
+        if self.output is not None:
+            return self.output
+        raise no_output_error(self)
 
     @property
     def text(self) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
-from .._errors import RetabError, UsageError
+from .._errors import OutputValidationError, UsageError
 
 __all__ = [
     "OutputValidationError",
@@ -41,23 +41,6 @@ SchemaLike: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | type[Any]
 
 _DEFS_PREFIX = "#/$defs/"
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
-class OutputValidationError(RetabError, ValueError):
-    """A run's output does not fit the type it was decoded into.
-
-    Attributes:
-        path: where the problem is, as a JSONPath such as ``$.items[0].qty``
-            (``$`` for the output as a whole).
-        reason: what is wrong there, e.g. ``Expected `int`, got `str```.
-        target: the name of the type decoded into.
-    """
-
-    def __init__(self, *, path: str, reason: str, target: str) -> None:
-        super().__init__(f"output does not fit {target} at {path}: {reason}")
-        self.path = path
-        self.reason = reason
-        self.target = target
 
 
 def load_json_schema(schema: SchemaLike) -> dict[str, Any]:
