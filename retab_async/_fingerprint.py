@@ -3,13 +3,14 @@
 Digests are BLAKE2b, in hex. A batch's parameters get one digest per parameter
 (so a mismatch can name the parameter) and one over all of them. An input's
 digest covers what its create body says about the document: the file name and
-its bytes, or the URL of an ``https://`` document. So it changes whenever the
-document part of the request changes, and never otherwise.
+the base64 text of its bytes, or the URL of an ``https://`` document. So it
+changes whenever the document part of the request changes, and never otherwise.
 
-Cost: an input that is sent is hashed from the bytes already read for its
-request body (read once). An input only checked against the checkpoint (a
-resumed batch) is hashed streaming, 1 MiB at a time in a worker thread, without
-building a body.
+Cost: an input that is sent is hashed from the base64 text already made for its
+request body (the file is read once; hashing 20 MiB takes about as much CPU as
+encoding it). An input only checked against the checkpoint (a resumed batch)
+is read streaming, 768 KiB at a time in a worker thread, and encoded chunk by
+chunk, without building a body.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
     "params_digests",
 ]
 
-_CHUNK = 1 << 20
+_CHUNK = 3 << 18  # a multiple of 3: base64 of the chunks joined is base64 of the whole
 _THREAD_THRESHOLD = 1 << 20  # bodies smaller than this are hashed on the event loop
 
 
@@ -72,11 +73,12 @@ def _hasher(filename: str) -> Any:
 
 def mime_digest(mime: MIMEData) -> str:
     """The digest of a document as it is sent (see the module docstring)."""
-    _, sep, payload = mime.url.partition(";base64,")
-    if not (mime.url.startswith("data:") and sep):
-        return hashlib.blake2b(b"url\0" + mime.url.encode(), digest_size=16).hexdigest()
+    url = mime.url.encode("utf-8", "surrogateescape")
+    start = url.find(b";base64,")
+    if not url.startswith(b"data:") or start < 0:
+        return hashlib.blake2b(b"url\0" + url, digest_size=16).hexdigest()
     hasher = _hasher(mime.filename)
-    hasher.update(base64.b64decode(payload))
+    hasher.update(memoryview(url)[start + len(b";base64,") :])
     digest: str = hasher.hexdigest()
     return digest
 
@@ -121,10 +123,16 @@ def _local_path(document: Any) -> Path | None:
 
 
 def _file_digest(path: Path) -> str:
+    """:func:`mime_digest` of the file at ``path``, read and encoded chunk by chunk."""
     hasher = _hasher(path.name)
+    carry = b""
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
-            hasher.update(chunk)
+            chunk = carry + chunk
+            whole = len(chunk) - len(chunk) % 3  # encode whole 3-byte groups only
+            hasher.update(base64.b64encode(chunk[:whole]))
+            carry = chunk[whole:]
+    hasher.update(base64.b64encode(carry))
     digest: str = hasher.hexdigest()
     return digest
 

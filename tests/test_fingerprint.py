@@ -123,3 +123,14 @@ def test_a_restart_that_cannot_write_keeps_the_old_journal(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="cannot write checkpoint"):
         Journal.open(path, params={"model": "y"}, mode="restart")
     assert path.read_bytes() == before
+
+
+async def test_streaming_digest_with_chunks_that_split_base64_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retab_async import _fingerprint
+
+    monkeypatch.setattr(_fingerprint, "_CHUNK", 1000)  # not a multiple of 3
+    path = tmp_path / "odd.txt"
+    path.write_bytes(bytes(range(256)) * 40 + b"x")  # 10,241 bytes
+    assert await document_digest(path) == mime_digest(await to_mime_data(path))
