@@ -1,13 +1,14 @@
 """A Retab-compatible local server for tests, examples and offline development.
 
-It implements the classifications API of the contract, with background runs
-that move on their own, a deterministic classifier, seeded fault injection and
-a log of every request. Run it in-process with :class:`LocalRetab`, from pytest
+It implements the contract's classifications, extractions (with streaming and
+sources) and parses, with background runs that move on their own,
+deterministic stand-ins for the models, seeded fault injection and a log of
+every request. Run it in-process with :class:`LocalRetab`, from pytest
 with the ``retab_server`` fixture, or from a shell::
 
     python -m retab_async.testing serve --port 8080 --run-time 0.5
 
-A document whose bytes contain ``[[retab:fail]]`` ends ``failed``.
+A document whose bytes contain ``[[retab:fail]]`` ends ``failed``, on every primitive.
 """
 
 from .._clock import ManualClock

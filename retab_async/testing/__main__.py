@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a background run stays queued",
     )
     serve.add_argument(
+        "--stream-delay",
+        type=float,
+        default=defaults.stream_delay,
+        metavar="SECONDS",
+        help="the pause between the lines of an extraction stream",
+    )
+    serve.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
@@ -121,6 +128,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         api_key=args.api_key,
         run_time=run_time,
         queue_time=args.queue_time,
+        stream_delay=args.stream_delay,
         seed=args.seed,
         faults=FaultConfig.mixed(args.fault_rate, retry_after=args.retry_after),
         record_bodies=args.record_bodies,

@@ -44,7 +44,7 @@ from ._primitives import PRIMITIVES
 from ._responses import encode as _encode
 from ._responses import error_b as _error_b
 from ._responses import json_response as _json
-from ._routes import FAULT, Handler, RunRoutes
+from ._routes import FAULT, REQUEST_ID, Handler, RunRoutes
 from ._store import RunStore
 
 __all__ = ["RecordedRequest", "ServerState", "create_app"]
@@ -195,7 +195,7 @@ def _endpoint(state: ServerState, handler: Handler, operation: str | None) -> Ha
     async def endpoint(request: web.Request) -> web.StreamResponse:
         if state.head_timers:
             head_arrived(state, request.protocol)
-        request_id = state.next_request_id()
+        request_id = request[REQUEST_ID] = state.next_request_id()
         try:
             response = await _serve(request, handler, state, operation)
         except web.HTTPException as exc:

@@ -30,8 +30,20 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "not_found",
 )
 
-Operation = Literal["create", "get", "list", "cancel", "delete"]
-OPERATIONS: tuple[Operation, ...] = ("create", "get", "list", "cancel", "delete")
+Operation = Literal["create", "get", "list", "cancel", "delete", "stream", "sources"]
+OPERATIONS: tuple[Operation, ...] = (
+    "create",
+    "get",
+    "list",
+    "cancel",
+    "delete",
+    "stream",
+    "sources",
+)
+
+
+_READS_BY_ID = frozenset({"get", "cancel", "sources"})
+"""The operations that read a run by id: those a read-after-write ``404`` applies to."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,7 +107,7 @@ class FaultConfig:
             return None
         roll = rng.random()
         for kind in FAULT_KINDS:
-            if kind == "not_found" and operation not in ("get", "cancel"):
+            if kind == "not_found" and operation not in _READS_BY_ID:
                 continue
             rate = getattr(self, kind)
             if roll < rate:
@@ -125,6 +137,8 @@ class ServerConfig:
             evicted first (``None``: keep every run). Runs still in flight are never
             evicted, so the store may hold more while more runs than this are in flight.
         idempotency_ttl: seconds an ``Idempotency-Key`` is remembered (contract: 24 h).
+        stream_delay: seconds between the lines of an extraction stream (the
+            partial records, then the final one).
         max_body_size: request bodies larger than this get ``413``.
         max_json_depth: create bodies nested deeper than this get ``422``.
         header_timeout: seconds a connection has to deliver a complete request head, from
@@ -142,6 +156,7 @@ class ServerConfig:
     log_limit: int | None = DEFAULT_LOG_LIMIT
     max_runs: int | None = None
     idempotency_ttl: float = 24 * 3600.0
+    stream_delay: float = 0.01
     max_body_size: int = 32 * 1024 * 1024
     max_json_depth: int = 64
     header_timeout: float = 10.0
@@ -156,6 +171,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be at least 1 (or None for no limit)")
         if self.max_json_depth < 1:
             raise ValueError("max_json_depth must be at least 1")
+        if self.stream_delay < 0:
+            raise ValueError("stream_delay must be >= 0")
         for name in ("idempotency_ttl", "header_timeout", "body_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")

@@ -7,8 +7,9 @@ that they start, find and wait for runs with the steps the generic routes use.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -19,12 +20,15 @@ from ._responses import encode, error_b, error_d, json_response
 from ._store import IdempotencyConflict, Run, RunStore
 from ._validation import QueryError, parse_list_query
 
-__all__ = ["FAULT", "Handler", "Parsed", "RunRoutes"]
+__all__ = ["FAULT", "REQUEST_ID", "Handler", "Parsed", "RunRoutes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAULT = web.RequestKey("retab_fault", str)
 """The fault injected into a request, set by the request pipeline."""
+
+REQUEST_ID = web.RequestKey("retab_request_id", str)
+"""The request's ``x-request-id``, set by the request pipeline before any handler runs."""
 
 _decode_any = msgspec.json.Decoder()
 
@@ -146,6 +150,25 @@ class RunRoutes:
         if young and request.get(FAULT) == "not_found":
             return self.not_found(run_id)
         return run
+
+    async def stream(
+        self, request: web.Request, lines: Iterable[bytes], *, content_type: str
+    ) -> web.StreamResponse:
+        """Answer ``200`` with ``lines`` as they come, ``stream_delay`` seconds of the
+        store's clock apart. A client that goes away ends the answer quietly."""
+        response = web.StreamResponse(headers={"x-request-id": request.get(REQUEST_ID, "")})
+        response.content_type = content_type
+        delay = self.store.config.stream_delay
+        try:
+            await response.prepare(request)
+            for index, line in enumerate(lines):
+                if index and delay:
+                    await self.store.clock.sleep(delay)
+                await response.write(line)
+            await response.write_eof()
+        except ConnectionError:
+            raise asyncio.CancelledError from None  # nobody is left to answer
+        return response
 
     def not_found(self, run_id: str) -> web.Response:
         """The ``404`` for an unknown id, shape B."""

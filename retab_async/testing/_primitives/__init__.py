@@ -12,8 +12,9 @@ from typing import Any
 
 from .._primitive import ServerPrimitive
 from .classifications import CLASSIFICATIONS
+from .extractions import EXTRACTIONS
 
 __all__ = ["PRIMITIVES"]
 
-PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS,)
+PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS, EXTRACTIONS)
 """Every primitive the local server serves."""

@@ -1,4 +1,4 @@
-"""The local server's extractions: create validation, the stand-in model, streams and sources.
+"""Extractions on the local server: validation, the stand-in model, streams and sources.
 
 The stand-in reads the document as the parser does (text, Markdown, HTML and
 CSV for real; a description of binary documents, plus their filename) and
@@ -6,6 +6,13 @@ fills the request's ``json_schema`` from it (:mod:`.schema_fill`). With
 ``n_consensus > 1`` it votes with different seeds and answers the consensus
 ``{choices, likelihoods}`` of contract section 3. Streams replay the output
 leaf by leaf (D16); sources locate each extracted value in the text.
+
+Besides the generic routes, :data:`EXTRACTIONS` has ``POST /v1/extractions/stream``
+(NDJSON, one partial record per line with ``ServerConfig.stream_delay`` between
+lines, the final record last; ``background`` refused with ``400``) and
+``GET /v1/extractions/{id}/sources``. Records echo ``json_schema``,
+``n_consensus``, ``instructions`` and ``metadata``; ``output`` is ``{}`` until
+completed (D15).
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from aiohttp import web
 
-from .._primitive import Issue
+from .._primitive import ExtraRoute, Issue, Outcome, RecordFilter, ServerPrimitive
+from .._responses import error_b, json_response
+from .._routes import RunRoutes
 from .._validation import (
     QueryError,
     _check_document,
@@ -31,6 +41,7 @@ from .parses import document_text
 from .schema_fill import UnfillableSchema, consensus, iter_partials
 
 __all__ = [
+    "EXTRACTIONS",
     "ExtractionCreate",
     "ExtractionFilters",
     "STREAM_CONTENT_TYPE",
@@ -431,3 +442,88 @@ def _spellings(value: Any) -> list[str]:
     if isinstance(value, int):
         return [str(value), f"{value:,}"]
     return [str(value)]
+
+
+# -- the description -----------------------------------------------------------------
+
+
+def _compute(request: ExtractionCreate) -> Outcome:
+    result = extract(request)
+    return Outcome(
+        output=result.output,
+        consensus=result.consensus,
+        error=result.error,
+        credits=float(request.n_consensus),
+        kept=request.text,  # what /sources locates values in
+    )
+
+
+def _record(request: ExtractionCreate) -> dict[str, Any]:
+    return {
+        "json_schema": request.json_schema,
+        "n_consensus": request.n_consensus,
+        "instructions": request.instructions,
+        "metadata": request.metadata,
+    }
+
+
+def _list_filters(query: Any) -> RecordFilter | None:
+    filters = parse_extraction_filters(query)
+    if filters == _NO_FILTERS:
+        return None
+    return filters.matches
+
+
+_NO_FILTERS = ExtractionFilters()
+
+
+async def _stream(request: web.Request, routes: RunRoutes) -> web.StreamResponse:
+    """``POST /v1/extractions/stream``: the run, streamed as NDJSON once it has finished."""
+    parsed = await routes.parse(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    assert isinstance(parsed.request, ExtractionCreate)
+    refused = stream_conflict(parsed.request, stream_route=True)
+    if refused is not None:
+        return error_b(400, "INVALID_REQUEST", refused)
+    started = routes.start_parsed(request, parsed)
+    if isinstance(started, web.Response):
+        return started
+    run, _ = started
+    await routes.until_terminal(run)
+    return await routes.stream(
+        request, stream_lines(run.to_dict()), content_type=STREAM_CONTENT_TYPE
+    )
+
+
+async def _sources(request: web.Request, routes: RunRoutes) -> web.StreamResponse:
+    """``GET /v1/extractions/{id}/sources``: ``409`` until the run has completed."""
+    run = routes.lookup(request)
+    if isinstance(run, web.Response):
+        return run
+    if run.status != "completed":
+        message = f"Extraction {run.id} is {run.status}; sources exist once it has completed"
+        return error_b(409, "EXTRACTION_NOT_COMPLETED", message)
+    body = sources_response(
+        extraction_id=run.id, file=run.file, output=run.outcome.output, text=run.outcome.kept
+    )
+    return json_response(_encode(body))
+
+
+EXTRACTIONS: ServerPrimitive[ExtractionCreate] = ServerPrimitive(
+    name="extractions",
+    noun="Extraction",
+    id_prefix="extr_",
+    parse_create=parse_extraction_create,
+    check_create=lambda request: stream_conflict(request, stream_route=False),
+    compute=_compute,
+    record=_record,
+    placeholder=placeholder_output(),
+    empty_output=placeholder_output(),
+    list_filters=_list_filters,
+    extra_routes=(
+        ExtraRoute(method="POST", path="/stream", operation="stream", handler=_stream),
+        ExtraRoute(method="GET", path="/{id}/sources", operation="sources", handler=_sources),
+    ),
+)
+"""Extractions: contract sections 3 and 5.2, D15 and D16."""
