@@ -89,19 +89,16 @@ class RunRoutes:
         """The validated create request, or the error response (``422``; ``400`` when
         the primitive's ``check_create`` refuses it)."""
         raw = await request.read()
-        depth = self.store.config.max_json_depth
+        limit = self.store.config.max_json_depth
         try:
             body = _decode_any.decode(raw)
         except msgspec.DecodeError as exc:
             issue = {"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}
             return error_d([issue])
-        except RecursionError:
-            body = None
-            depth = 0
-        if depth == 0 or _deeper_than(body, depth):
-            limit = self.store.config.max_json_depth
-            msg = f"JSON is nested deeper than {limit} levels"
-            return error_d([{"type": "json_invalid", "loc": ["body"], "msg": msg}])
+        except RecursionError:  # deeper than the decoder goes: deeper than any limit
+            return _too_deep(limit)
+        if _deeper_than(body, limit):
+            return _too_deep(limit)
         parsed = self.primitive.parse_create(body)
         if isinstance(parsed, list):
             return error_d(parsed)
@@ -242,6 +239,11 @@ class RunRoutes:
             "list_metadata": {"before": before, "after": after},
         }
         return json_response(encode(page))
+
+
+def _too_deep(limit: int) -> web.Response:
+    msg = f"JSON is nested deeper than {limit} levels"
+    return error_d([{"type": "json_invalid", "loc": ["body"], "msg": msg}])
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -48,6 +48,15 @@ async def test_json_within_the_depth_limit_is_validated_as_usual(api: Api) -> No
     assert "instructions" in answer["message"] and "nested" not in answer["message"]
 
 
+@pytest.mark.retab_server(max_json_depth=3)
+async def test_the_depth_limit_is_configurable(api: Api) -> None:
+    status, answer, _ = await api.call(
+        "POST", "/v1/classifications", json=create_body(instructions=[[["x"]]])
+    )
+    assert status == 422
+    assert "nested deeper than 3 levels" in answer["message"]
+
+
 @pytest.mark.parametrize(
     "header",
     [
