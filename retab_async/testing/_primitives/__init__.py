@@ -13,8 +13,9 @@ from typing import Any
 from .._primitive import ServerPrimitive
 from .classifications import CLASSIFICATIONS
 from .extractions import EXTRACTIONS
+from .parses import PARSES
 
 __all__ = ["PRIMITIVES"]
 
-PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS, EXTRACTIONS)
+PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS, EXTRACTIONS, PARSES)
 """Every primitive the local server serves."""

@@ -1,4 +1,4 @@
-"""The local server's parses: create validation and a real parser for text documents.
+"""Parses on the local server: create validation and a real parser for text documents.
 
 Text, Markdown, HTML and CSV/TSV documents are parsed for real. Pages are the
 parts between form feeds (``\\f``, D19), numbered from 1; the whole text is the
@@ -7,6 +7,10 @@ pipe tables) are written in the requested ``table_parsing_format``. Binary
 documents (PDF, images, Office files, audio) get a deterministic stand-in: one
 page per PDF page object (at least one), one page otherwise, each saying what
 the document is and its size and digest.
+
+Records (:data:`PARSES`) echo ``table_parsing_format`` and ``instructions``; the
+output is ``{pages, text}``, ``{"pages": [], "text": ""}`` until completed (D15).
+Parses have no consensus and no ``status`` list filter.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from html.parser import HTMLParser
 from typing import Any
 
 from ..._mime import is_text_mime
-from .._primitive import Issue
+from .._primitive import Issue, Outcome, ServerPrimitive
 from .._validation import _check_document, _check_type, _issue
 from .tables import TABLE_FORMATS, render_table
 
 __all__ = [
+    "PARSES",
     "ParseCreate",
     "ParsedDocument",
     "document_text",
@@ -289,3 +294,38 @@ def _stand_in_pages(content: bytes | None, filename: str, mime_type: str) -> lis
         "the local server does not read binary documents."
         for n in range(1, count + 1)
     ]
+
+
+# -- the description -----------------------------------------------------------------
+
+
+def _compute(request: ParseCreate) -> Outcome:
+    parsed = parse_document(
+        request.content,
+        filename=request.filename,
+        mime_type=request.mime_type,
+        table_format=request.table_parsing_format,
+    )
+    return Outcome(output=parsed.to_output(), credits=float(len(parsed.pages)))
+
+
+def _record(request: ParseCreate) -> dict[str, Any]:
+    return {
+        "table_parsing_format": request.table_parsing_format,
+        "instructions": request.instructions,
+    }
+
+
+PARSES: ServerPrimitive[ParseCreate] = ServerPrimitive(
+    name="parses",
+    noun="Parse",
+    id_prefix="prs_",
+    parse_create=parse_parse_create,
+    compute=_compute,
+    record=_record,
+    placeholder=placeholder_output(),
+    empty_output=placeholder_output(),
+    has_consensus=False,
+    has_status_filter=False,
+)
+"""Parses: contract section 3, D15 and D19."""
