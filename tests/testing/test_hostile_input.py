@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retab_async.testing import LocalRetab
+from retab_async.testing import LocalRetab, create_app
 
 from .conftest import Api, create_body
 from .raw_http import exchange, request, status_of
@@ -102,11 +102,20 @@ _QUERY = st.lists(
 _ID = st.one_of(
     st.just(b"clss_0000000000000000"), _SAFE_BYTES.map(lambda b: quote_from_bytes(b).encode())
 )
-_CREATE_ROUTE = st.tuples(st.just(b"POST"), st.just(b"/v1/classifications"))
+# Every route of every primitive the server serves, read from its router.
+_ROUTES = sorted(
+    (route.method.encode(), route.resource.canonical.encode())
+    for route in create_app().router.routes()
+    if route.method != "*"
+    and route.resource is not None
+    and route.resource.canonical.startswith("/v1/")
+)
+_CREATE_PATHS = [path for method, path in _ROUTES if method == b"POST" and b"{" not in path]
+_CREATE_ROUTE = st.tuples(st.just(b"POST"), st.sampled_from(_CREATE_PATHS))
 _OTHER_ROUTE = st.one_of(
-    st.tuples(st.just(b"GET"), st.just(b"/v1/classifications")),
-    st.tuples(st.sampled_from([b"GET", b"DELETE"]), _ID.map(lambda i: b"/v1/classifications/" + i)),
-    st.tuples(st.just(b"POST"), _ID.map(lambda i: b"/v1/classifications/" + i + b"/cancel")),
+    st.tuples(st.sampled_from(_ROUTES), _ID).map(
+        lambda pair: (pair[0][0], pair[0][1].replace(b"{id}", pair[1]))
+    ),
     st.tuples(
         st.sampled_from([b"GET", b"POST", b"DELETE", b"PUT", b"PATCH", b"HEAD"]),
         st.one_of(
@@ -208,15 +217,28 @@ _FUZZ = settings(
 )
 
 
+def test_every_primitive_is_fuzzed() -> None:
+    assert b"/v1/classifications" in _CREATE_PATHS and len(_CREATE_PATHS) >= 2
+
+
 @_FUZZ
-@given(body=_BODY, headers=_HEADERS, nesting=st.sampled_from([0, 0, 65, 1_000, 50_000]))
+@given(
+    path=st.sampled_from(_CREATE_PATHS),
+    body=_BODY,
+    headers=_HEADERS,
+    nesting=st.sampled_from([0, 0, 65, 1_000, 50_000]),
+)
 async def test_no_create_body_gets_a_5xx(
-    server: LocalRetab, body: bytes, headers: list[tuple[bytes, bytes]], nesting: int
+    server: LocalRetab,
+    path: bytes,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    nesting: int,
 ) -> None:
     if nesting:
         body = b'{"categories": ' + b"[" * nesting + b"]" * nesting + b", " + body[1:]
     auth = [(b"Authorization", b"Bearer " + server.api_key.encode())]
-    sent = request(b"POST", b"/v1/classifications", auth + headers, body)
+    sent = request(b"POST", path, auth + headers, body)
     response = await exchange(server, sent)
     assert response, "the connection was closed without an answer"
     assert status_of(response) < 500, response[:500]
