@@ -235,6 +235,20 @@ _REASONS = {
 }
 
 
+def _chunked_end(buffer: bytes, at: int) -> int:
+    """Where a chunked body that starts at ``at`` ends, or -1 if it is not all here."""
+    while True:
+        eol = buffer.find(b"\r\n", at)
+        if eol < 0:
+            return -1
+        size = int(buffer[at:eol].split(b";")[0], 16)
+        at = eol + 2 + size + 2
+        if at > len(buffer):
+            return -1
+        if size == 0:
+            return at  # no trailers: the client libraries here send none
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection."""
 
@@ -259,11 +273,20 @@ class Connection(asyncio.Protocol):
                 stop = head.find(b"\r\n", at + 2)
                 length = int(head[at + 17 : stop if stop >= 0 else len(head)])
             total = end + 4 + length
-            if len(buffer) < total:
+            if b"\r\ntransfer-encoding: chunked" in head:
+                total = _chunked_end(buffer, end + 4)
+                if total < 0:
+                    break
+            elif len(buffer) < total:
                 break
             line = buffer[: buffer.find(b"\r\n")]
             buffer = buffer[total:]
             self.handle(line, head, total)
+            if b"\r\nconnection: close" in head:
+                assert self.transport is not None
+                self.transport.close()
+                buffer = b""
+                break
         self.buffer = buffer
 
     def handle(self, line: bytes, head: bytes, received: int) -> None:

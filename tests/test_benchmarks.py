@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -158,3 +159,19 @@ def test_counterpart_lists_pages_and_counts_like_the_contract(counterpart: Any) 
     runs = {run["id"]: run for run in counterpart.runs()}
     assert runs[ids[0]]["requests"] == 4  # create, light get, two cancels
     assert runs[ids[1]]["finishes"] - runs[ids[1]]["created"] == pytest.approx(1000)
+
+
+def test_counterpart_reads_chunked_bodies_and_honours_connection_close(counterpart: Any) -> None:
+    host, port = counterpart.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/classifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_bench\r\n"
+            b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n2\r\n1}\r\n0\r\n\r\n'
+            b"GET /v1/classifications?limit=1 HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer sk_bench\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        while chunk := sock.recv(65536):  # ends when the server closes the connection
+            received += chunk
+    assert received.count(b"HTTP/1.1 201 Created") == 1
+    assert received.count(b"HTTP/1.1 200 OK") == 1
