@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import dask.bag as db
@@ -34,6 +36,15 @@ def test_all_is_sorted_and_complete() -> None:
     assert rd.__all__ == sorted(rd.__all__)
     assert all(hasattr(rd, name) for name in rd.__all__)
     assert rd.RetabPlugin.__module__ == "retab_async.dask"
+
+
+def test_without_the_extra_the_import_says_what_to_install() -> None:
+    code = "import sys; sys.modules['distributed'] = None; import retab_async.dask"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith(
+        'ImportError: retab_async.dask needs Dask distributed: pip install "retab-async[dask]"'
+    )
 
 
 def test_result_columns() -> None:

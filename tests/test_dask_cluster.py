@@ -208,6 +208,7 @@ def test_killed_worker_every_input_completes_exactly_once(
     victim: dict[str, str] = {}
 
     def busy_worker() -> bool:
+        assert not rows_future.done(), "the batch ended before a worker could be killed"
         busy = [addr for addr, s in worker_stats(client).items() if s.in_flight > 0]
         if busy:
             victim["address"] = busy[0]
@@ -234,6 +235,34 @@ def test_killed_worker_every_input_completes_exactly_once(
     assert set(replays) == ours
     assert any(count > 1 for count in replays.values())  # the killed partition was replayed
     assert pid not in client.run(os.getpid).values()
+
+
+def test_a_worker_shutting_down_leaves_its_runs_to_the_replay(
+    client: Client, fast_server: Server
+) -> None:
+    use(client, fast_server, concurrency=4)
+    n = 120
+    inputs = docs(n, "restart")
+    before = {run["id"] for run in fast_server.runs()}
+    rows_future = client.compute(
+        map_bag(db.from_sequence(inputs, npartitions=12), categories=CATEGORIES)
+    )
+    busy: list[str] = []
+
+    def busy_worker() -> bool:
+        assert not rows_future.done(), "the batch ended before a worker could be restarted"
+        busy.extend(a for a, s in worker_stats(client).items() if s.in_flight)
+        return bool(busy)
+
+    until(busy_worker, "a worker with runs in flight")
+    # A clean shutdown: the plugin's teardown runs, and the task is rescheduled.
+    client.restart_workers(busy[:1], timeout=60)
+
+    rows = rows_future.result(timeout=90)
+    runs = [run for run in fast_server.runs() if run["id"] not in before]
+    assert len(runs) == n
+    assert {r["status"] for r in rows} == {"completed"}  # nothing was cancelled on the way
+    assert {run["status"] for run in runs} == {"completed"}
 
 
 # -- cancellation -------------------------------------------------------------------------

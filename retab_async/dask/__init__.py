@@ -23,6 +23,7 @@ flight on the server.
 
 from __future__ import annotations
 
+from . import _require  # noqa: F401  # first: says what to install when Dask is missing
 from ._collections import map_bag as map_bag
 from ._collections import map_dataframe as map_dataframe
 from ._collections import map_futures as map_futures
