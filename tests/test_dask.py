@@ -105,9 +105,16 @@ def test_primitive_by_description() -> None:
     assert made.primitive == "classifications"
 
 
+def test_every_primitive_has_its_columns() -> None:
+    assert rd.result_columns("extractions") == ("key", "status", "run_id", "output", "error")
+    assert rd.result_columns("parses") == ("key", "status", "run_id", "pages", "text", "error")
+    with pytest.raises(UsageError, match="bad options for extractions"):
+        make_job("extractions", {}, batch_id=None, timeout=None, plugin="retab")
+
+
 def test_unknown_primitive() -> None:
-    with pytest.raises(UsageError, match="cannot run primitive 'extractions'"):
-        rd.result_columns("extractions")
+    with pytest.raises(UsageError, match="cannot run primitive 'splits'"):
+        rd.result_columns("splits")
 
 
 def test_categories_travel_as_plain_data() -> None:

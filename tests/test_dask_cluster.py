@@ -173,6 +173,25 @@ def test_futures_form(client: Client, fast_server: Server) -> None:
     assert {r["status"] for c in chunks for r in c} == {"completed"}
 
 
+def test_any_primitive_runs_the_same_way(client: Client, fast_server: Server) -> None:
+    use(client, fast_server)
+    bag = db.from_sequence(docs(6, "prim"), npartitions=2)
+    schema = {
+        "type": "object",
+        "properties": {"total": {"type": "number"}, "vendor": {"type": "string"}},
+        "required": ["total", "vendor"],
+    }
+    extracted = map_bag(bag, "extractions", json_schema=schema, batch_id="prim").compute()
+    assert {r["status"] for r in extracted} == {"completed"}
+    assert all(set(r["output"]) == {"total", "vendor"} for r in extracted)
+    assert tuple(extracted[0]) == result_columns("extractions")
+    parsed = map_bag(bag, "parses", batch_id="prim").compute()
+    assert {r["status"] for r in parsed} == {"completed"}
+    assert all("INVOICE" in r["text"] and r["pages"] for r in parsed)
+    # The same batch id over two primitives makes different runs.
+    assert not {r["run_id"] for r in extracted} & {r["run_id"] for r in parsed}
+
+
 def test_same_batch_id_reattaches_instead_of_running_again(
     client: Client, fast_server: Server
 ) -> None:

@@ -21,7 +21,9 @@ from .._batch import BatchItem
 from .._classifications import Classifications
 from .._documents import normalize_categories
 from .._errors import RunCancelled, RunFailed, UsageError
+from .._extractions import Extractions
 from .._models import MIMEData
+from .._parses import Parses
 
 __all__ = ["BASE_COLUMNS", "Job", "input_key", "make_job", "result_columns", "result_meta"]
 
@@ -32,7 +34,9 @@ BASE_COLUMNS = ("key", "status", "run_id")
 # The resources that can run on a cluster, by primitive name. A resource has
 # ``start(document, ..., idempotency_key=...)`` and a ``primitive`` description;
 # a new primitive is one entry here.
-_RESOURCES: dict[str, type[Any]] = {"classifications": Classifications}
+_RESOURCES: dict[str, type[Any]] = {
+    resource.primitive.name: resource for resource in (Classifications, Extractions, Parses)
+}
 
 _MAX_BATCH_ID = 128
 
@@ -95,9 +99,11 @@ class Job:
         if output is None:
             return {}
         data = msgspec.to_builtins(output)
-        if not isinstance(data, dict):
-            return {self.fields[0]: data} if self.fields else {}
-        return {_column(name): data.get(name) for name in data if _column(name) in self.fields}
+        if self.fields == (_column(resource.primitive.result_field),):
+            return {self.fields[0]: data}  # a free-form result (an extraction's object)
+        return {
+            _column(name): value for name, value in data.items() if _column(name) in self.fields
+        }
 
 
 def make_job(
