@@ -38,6 +38,15 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def official_sdk(session: nox.Session) -> None:
+    """The official ``retab`` SDK, unchanged, against the local server: its models must
+    validate every response (``tests/official_sdk``; kept out of the default test
+    dependencies, as the SDK is heavy)."""
+    session.install("-e", ".[test]", "retab")
+    session.run("python", "-m", "pytest", "-q", "tests/official_sdk", *session.posargs)
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """The documentation site, built strictly (a warning or a broken reference fails).
 
