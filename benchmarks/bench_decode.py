@@ -22,8 +22,8 @@ import _bare
 from _common import Report, have, parse_args
 from _records import SHAPE, record
 
-from retab_async._primitives import CLASSIFICATIONS
-from retab_async._transport import Response
+from retab_async._http.transport import Response
+from retab_async._runs.primitive import CLASSIFICATIONS
 
 BODY = json.dumps(record("clss_9f2c7a41b3e04d0e", "completed"), separators=(",", ":")).encode()
 

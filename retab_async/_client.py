@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import UsageError
-from ._pipeline import Pipeline, State
-from ._poller import Poller
-from ._polling import PollPolicy
-from ._retry import RetryPolicy
-from ._transport import Transport, normalize_base_url
+from ._http.pipeline import Pipeline, State
+from ._http.retry import RetryPolicy
+from ._http.transport import Transport, normalize_base_url
+from ._runs.poller import Poller
+from ._runs.polling import PollPolicy
 
 if TYPE_CHECKING:
-    from ._classifications import Classifications
-    from ._extractions import Extractions
-    from ._parses import Parses
-    from ._runs import RunHandle
+    from ._resources.classifications import Classifications
+    from ._resources.extractions import Extractions
+    from ._resources.parses import Parses
+    from ._runs.handle import RunHandle
 
 __all__ = ["DEFAULT_BASE_URL", "RetabClient"]
 
@@ -135,21 +135,21 @@ class RetabClient:
     @functools.cached_property
     def classifications(self) -> Classifications:
         """Classify documents: create, get, list, cancel, delete, and background runs."""
-        from ._classifications import Classifications
+        from ._resources.classifications import Classifications
 
         return Classifications(self._pipeline, self.poller)
 
     @functools.cached_property
     def extractions(self) -> Extractions:
         """Extract data matching a JSON schema: create, stream, sources, and background runs."""
-        from ._extractions import Extractions
+        from ._resources.extractions import Extractions
 
         return Extractions(self._pipeline, self.poller)
 
     @functools.cached_property
     def parses(self) -> Parses:
         """Parse documents into text, page by page: create, get, list, and background runs."""
-        from ._parses import Parses
+        from ._resources.parses import Parses
 
         return Parses(self._pipeline, self.poller)
 
@@ -194,8 +194,8 @@ class RetabClient:
         Raises :class:`TokenError` when the token is malformed, altered, names an
         unknown primitive, or was made for another base URL.
         """
-        from ._runs import RunHandle
-        from ._tokens import decode_token
+        from ._runs.handle import RunHandle
+        from ._runs.tokens import decode_token
 
         primitive, run_id, key = decode_token(token, base_url=self.base_url)
         return RunHandle(self._pipeline, self.poller, primitive, run_id, idempotency_key=key)

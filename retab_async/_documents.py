@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from ._errors import DocumentError, UsageError
 from ._mime import MIME_TYPES, mime_type_for
-from ._models import Category, MIMEData
+from ._models.common import Category, MIMEData
 
 __all__ = [
     "MAX_INLINE_BYTES",

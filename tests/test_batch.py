@@ -17,7 +17,7 @@ from retab_async import (
     RunFailed,
     UsageError,
 )
-from retab_async._batch import ProgressCallback
+from retab_async._runs.batch import ProgressCallback
 from retab_async.testing import FAIL_MARKER, LocalRetab
 
 from .conftest import CATEGORIES, INVOICE, make_client

@@ -247,7 +247,7 @@ async def test_a_run_cancelled_before_the_rerun_is_started_again(
 def test_cli_rerun_against_a_new_local_server_finishes_every_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from retab_async._cli import main
+    from retab_async._cli.main import main
 
     checkpoint = tmp_path / "journal.jsonl"
     paths = [str(p) for p in _files(tmp_path, 8)]
@@ -333,7 +333,7 @@ async def test_full_disk_mid_batch_stops_cleanly_and_the_rerun_finishes(
 def test_cli_refuses_other_categories_until_restart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from retab_async._cli import main
+    from retab_async._cli.main import main
 
     checkpoint = str(tmp_path / "journal.jsonl")
     paths = [str(p) for p in _files(tmp_path, 2)]

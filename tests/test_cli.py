@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from retab_async import RetabError
-from retab_async._cli import main
+from retab_async._cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "examples" / "documents").iterdir())
@@ -175,7 +175,7 @@ def test_table_holds_rows_back_until_earlier_inputs_finish() -> None:
     import io
 
     from retab_async import BatchResult
-    from retab_async._cli_output import Output, ResultTable
+    from retab_async._cli.output import Output, ResultTable
 
     stdout = io.StringIO()
     table = ResultTable(Output(json_lines=True, stdout=stdout), ["a", "b", "c"], ["x"])
@@ -563,7 +563,7 @@ def test_progress_bar_only_on_a_terminal() -> None:
     import io
 
     from retab_async import BatchProgress
-    from retab_async._cli_output import Output
+    from retab_async._cli.output import Output
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from retab_async._cli import EXIT_CODES, parser
+from retab_async._cli.main import EXIT_CODES, parser
 
 HOOK = Path(__file__).resolve().parent.parent / "docs" / "_hooks" / "cli_reference.py"
 

@@ -23,7 +23,7 @@ from retab_async import (
     UnprocessableEntityError,
 )
 from retab_async._error_body import parse_error_body
-from retab_async._transport import (
+from retab_async._http.transport import (
     Response,
     error_for_status,
     parse_retry_after,

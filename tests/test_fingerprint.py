@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from retab_async import DocumentError, MIMEData, UsageError
-from retab_async._checkpoint import Journal
 from retab_async._documents import to_mime_data
-from retab_async._fingerprint import document_digest, mime_digest, params_digests
+from retab_async._runs.checkpoint import Journal
+from retab_async._runs.fingerprint import document_digest, mime_digest, params_digests
 
 CONTENT = b"INVOICE 42. Amount due 300 EUR.\n" * 100_000  # 3.3 MB: several streaming chunks
 
@@ -89,7 +89,7 @@ def test_a_line_cut_short_by_the_file_size_limit_is_rolled_back(tmp_path: Path) 
     script = textwrap.dedent(
         f"""
         import resource, signal
-        from retab_async._checkpoint import Journal
+        from retab_async._runs.checkpoint import Journal
         from retab_async import CheckpointError
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         journal = Journal.open({str(checkpoint)!r}, params={{"model": "x"}})
@@ -128,7 +128,7 @@ def test_a_restart_that_cannot_write_keeps_the_old_journal(tmp_path: Path) -> No
 async def test_streaming_digest_with_chunks_that_split_base64_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retab_async import _fingerprint
+    from retab_async._runs import fingerprint as _fingerprint
 
     monkeypatch.setattr(_fingerprint, "_CHUNK", 1000)  # not a multiple of 3
     path = tmp_path / "odd.txt"

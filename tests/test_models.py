@@ -6,8 +6,8 @@ import msgspec
 import pytest
 
 from retab_async import Classification, ClassificationConsensus, DecodeError
-from retab_async._primitives import CLASSIFICATIONS
-from retab_async._transport import Response
+from retab_async._http.transport import Response
+from retab_async._runs.primitive import CLASSIFICATIONS
 
 COMPLETED = b"""{
   "id": "clss_9f2c", "file": {"id": "file_5d", "filename": "a.pdf", "mime_type": "application/pdf"},

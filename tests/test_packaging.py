@@ -38,5 +38,5 @@ def test_the_licence_is_mit_and_in_the_wheel(wheel: zipfile.ZipFile) -> None:
 def test_the_wheel_is_typed_and_registers_its_entry_points(wheel: zipfile.ZipFile) -> None:
     assert "retab_async/py.typed" in wheel.namelist()
     entry_points = _member(wheel, ".dist-info/entry_points.txt")
-    assert "retab-async = retab_async._cli:main" in entry_points
+    assert "retab-async = retab_async._cli.main:main" in entry_points
     assert "retab_async = retab_async.testing._pytest_plugin" in entry_points

@@ -145,7 +145,7 @@ async def test_list_errors_do_not_end_waits() -> None:
 
 def test_a_completed_row_without_its_output_is_fetched_instead() -> None:
     from retab_async import Classification, ClassificationDecision
-    from retab_async._primitives import CLASSIFICATIONS
+    from retab_async._runs.primitive import CLASSIFICATIONS
 
     bare_row = Classification(id="c", status="completed")
     assert not CLASSIFICATIONS.has_result(bare_row)

@@ -16,7 +16,7 @@ WIDTH = 88
 
 def render() -> str:
     """The reference as Markdown: the top-level help, then one section per command."""
-    from retab_async._cli import parser
+    from retab_async._cli.main import parser
 
     top = parser()
     sections = [_block(top)]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import dask.bag as db
 
-from .._batch import BatchItem
 from .._errors import UsageError
+from .._runs.batch import BatchItem
 from ._jobs import Job, make_job
 from ._worker import run_partition
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import msgspec
 
-from .._batch import BatchItem
-from .._classifications import Classifications
 from .._documents import normalize_categories
 from .._errors import RunCancelled, RunFailed, UsageError
-from .._extractions import Extractions
-from .._models import MIMEData
-from .._parses import Parses
+from .._models.common import MIMEData
+from .._resources.classifications import Classifications
+from .._resources.extractions import Extractions
+from .._resources.parses import Parses
+from .._runs.batch import BatchItem
 
 __all__ = ["BASE_COLUMNS", "Job", "input_key", "make_job", "result_columns", "result_meta"]
 

@@ -42,9 +42,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from .._client import RetabClient
 from .._errors import RetabError, RunCancelled, RunFailed, UsageError
-from .._polling import PollPolicy
-from .._retry import RetryPolicy
-from .._runs import CANCEL_GRACE, RunHandle
+from .._http.retry import RetryPolicy
+from .._runs.handle import CANCEL_GRACE, RunHandle
+from .._runs.polling import PollPolicy
 from .._status import FAILURE_STATUSES
 from ._jobs import Job, input_key
 

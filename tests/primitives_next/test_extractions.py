@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from retab_async import DecodeError, MIMEData, UsageError
-from retab_async._primitives_next.extractions import (
+from retab_async._models.extractions import (
     STREAM_CONTENT_TYPES,
     Extraction,
     ExtractionOptions,
@@ -19,7 +19,7 @@ from retab_async._primitives_next.extractions import (
     extraction_list_filters,
     iter_extraction_stream,
 )
-from retab_async._primitives_next.ndjson import StreamLineTooLong
+from retab_async._models.ndjson import StreamLineTooLong
 
 SCHEMA = {
     "type": "object",

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retab_async import DecodeError
-from retab_async._primitives_next.ndjson import MAX_LINE_BYTES, StreamLineTooLong, iter_ndjson
+from retab_async._models.ndjson import MAX_LINE_BYTES, StreamLineTooLong, iter_ndjson
 
 ANY = msgspec.json.Decoder()
 

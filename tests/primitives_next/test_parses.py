@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from retab_async import MIMEData, UsageError
-from retab_async._primitives_next.parses import (
+from retab_async._models.parses import (
     TABLE_PARSING_FORMATS,
     Parse,
     ParseOptions,

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from retab_async import RetabError, UsageError
-from retab_async._primitives_next.schemas import (
+from retab_async._models.schemas import (
     OutputValidationError,
     decode_output,
     describes_object,

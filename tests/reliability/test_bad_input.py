@@ -23,7 +23,7 @@ from retab_async import (
     UsageError,
     WaitTimeout,
 )
-from retab_async._cli import main as cli_main
+from retab_async._cli.main import main as cli_main
 from retab_async.testing import LocalRetab
 
 from ..conftest import CATEGORIES, INVOICE, make_client

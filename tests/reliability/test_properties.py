@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from retab_async import Classification, DecodeError, ErrorDetail, Page
 from retab_async._error_body import parse_error_body
-from retab_async._primitives import CLASSIFICATIONS
-from retab_async._tokens import decode_token
-from retab_async._transport import Response
+from retab_async._http.transport import Response
+from retab_async._runs.primitive import CLASSIFICATIONS
+from retab_async._runs.tokens import decode_token
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retab_async import PollPolicy, RetabClient, RetabError, RetryPolicy
-from retab_async._cli import main as cli_main
+from retab_async._cli.main import main as cli_main
 from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab
 
 from ..conftest import CATEGORIES, INVOICE

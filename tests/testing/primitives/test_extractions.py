@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from multidict import MultiDict
 
-from retab_async._primitives_next.extractions import (
+from retab_async._models.extractions import (
     STREAM_CONTENT_TYPES,
     Extraction,
     ExtractionPartial,

@@ -37,8 +37,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from ._errors import CheckpointError, UsageError
-from ._fingerprint import params_digest
+from .._errors import CheckpointError, UsageError
+from .fingerprint import params_digest
 
 __all__ = ["RESTART_HINT", "CheckpointMode", "Journal", "KeyState"]
 

@@ -21,11 +21,9 @@ from urllib.parse import urlsplit
 import anyio
 import msgspec
 
-from ._batch import Batch, BatchProgress
-from ._cli_output import Output, ResultTable, error_text, started_table
-from ._client import DEFAULT_BASE_URL, RetabClient
-from ._documents import normalize_categories
-from ._errors import (
+from .._client import DEFAULT_BASE_URL, RetabClient
+from .._documents import normalize_categories
+from .._errors import (
     AuthenticationError,
     PermissionDeniedError,
     RetabError,
@@ -33,11 +31,13 @@ from ._errors import (
     UsageError,
     WaitTimeout,
 )
-from ._mime import mime_type_for
-from ._models import Category, Classification
-from ._status import KNOWN_STATUSES, TERMINAL_STATUSES
-from ._transport import _is_loopback
-from ._version import __version__
+from .._http.transport import _is_loopback
+from .._mime import mime_type_for
+from .._models.common import Category, Classification
+from .._runs.batch import Batch, BatchProgress
+from .._status import KNOWN_STATUSES, TERMINAL_STATUSES
+from .._version import __version__
+from .output import Output, ResultTable, error_text, started_table
 
 __all__ = ["EXIT_CODES", "main", "parser"]
 
@@ -236,7 +236,7 @@ async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabC
         async with RetabClient(allow_insecure_http=insecure) as client:
             yield client
         return
-    from .testing import LocalRetab
+    from ..testing import LocalRetab
 
     async with LocalRetab(run_time=(0.2, 1.0), queue_time=0.05, record_bodies=False) as server:
         out.note(f"using the local Retab server at {server.base_url} (in-process, offline)")

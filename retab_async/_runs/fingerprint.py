@@ -25,9 +25,9 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 
-from ._documents import to_mime_data
-from ._errors import DocumentError, UsageError
-from ._models import MIMEData
+from .._documents import to_mime_data
+from .._errors import DocumentError, UsageError
+from .._models.common import MIMEData
 
 __all__ = [
     "document_digest",

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 import msgspec
 
-from ._batch import BatchProgress, BatchResult
-from ._errors import RetabError, RunFailed, WaitTimeout
+from .._errors import RetabError, RunFailed, WaitTimeout
+from .._runs.batch import BatchProgress, BatchResult
 
 __all__ = ["Output", "ProgressBar", "ResultTable", "error_text", "started_table"]
 

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._documents import DocumentLike, to_mime_data
-from ._models import Page
-from ._primitives import PARSES
-from ._primitives_next.parses import Parse, ParseOptions, TableParsingFormat, build_parse_body
-from ._resource import DateLike, Order, Paginator, RunResource
-from ._runs import RunHandle
+from .._documents import DocumentLike, to_mime_data
+from .._models.common import Page
+from .._models.parses import Parse, ParseOptions, TableParsingFormat, build_parse_body
+from .._runs.handle import RunHandle
+from .._runs.primitive import PARSES
+from .base import DateLike, Order, Paginator, RunResource
 
 if TYPE_CHECKING:
-    from ._batch import Batch, FailurePolicy, ProgressCallback
-    from ._checkpoint import CheckpointMode
+    from .._runs.batch import Batch, FailurePolicy, ProgressCallback
+    from .._runs.checkpoint import CheckpointMode
 
 __all__ = ["Parses"]
 

@@ -14,11 +14,11 @@ from urllib.parse import quote
 
 import msgspec
 
-from ._errors import DecodeError, UsageError
-from ._models import Classification, ListMetadata, Page, PrimitiveError
-from ._primitives_next.extractions import Extraction
-from ._primitives_next.parses import Parse
-from ._transport import Response
+from .._errors import DecodeError, UsageError
+from .._http.transport import Response
+from .._models.common import Classification, ListMetadata, Page, PrimitiveError
+from .._models.extractions import Extraction
+from .._models.parses import Parse
 
 __all__ = [
     "CLASSIFICATIONS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import UsageError
-from .._models import MIMEData
+from .common import MIMEData
 
 __all__ = ["check_flag", "check_int", "check_model", "check_optional_str", "document_dict"]
 

@@ -11,9 +11,9 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._error_body import PrimitiveError
-from ._errors import RunError, outcome_error
-from ._status import FAILURE_STATUSES, TERMINAL_STATUSES
+from .._error_body import PrimitiveError
+from .._errors import RunError, outcome_error
+from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
     "Category",

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from ._errors import (
+from .._errors import (
     APIStatusError,
     ClientStateError,
     DecodeError,
@@ -49,13 +49,13 @@ from ._errors import (
     PauseTimeout,
     RetabError,
 )
-from ._polling import PollPolicy, PollStats, RateLimiter
-from ._primitives import Primitive, Scan
-from ._retry import RetryPolicy, is_transient
-from ._status import ACTIVE_STATUSES, TERMINAL_STATUSES
+from .._http.retry import RetryPolicy, is_transient
+from .._status import ACTIVE_STATUSES, TERMINAL_STATUSES
+from .polling import PollPolicy, PollStats, RateLimiter
+from .primitive import Primitive, Scan
 
 if TYPE_CHECKING:
-    from ._pipeline import Pipeline
+    from .._http.pipeline import Pipeline
 
 __all__ = ["Poller", "Watch"]
 

@@ -25,10 +25,8 @@ from typing import Any, Generic, Literal
 
 import anyio
 
-from ._checkpoint import RESTART_HINT as _RESTART_HINT
-from ._checkpoint import CheckpointMode, Journal, KeyState
-from ._documents import DocumentLike, to_mime_data
-from ._errors import (
+from .._documents import DocumentLike, to_mime_data
+from .._errors import (
     DocumentError,
     NotFoundError,
     RetabError,
@@ -37,11 +35,13 @@ from ._errors import (
     WaitTimeout,
     outcome_error,
 )
-from ._fingerprint import document_digest, mime_digest_async, params_digests
-from ._models import MIMEData
-from ._poller import Poller, Watch
-from ._primitives import Primitive, R
-from ._runs import CANCEL_GRACE, RunHandle
+from .._models.common import MIMEData
+from .checkpoint import RESTART_HINT as _RESTART_HINT
+from .checkpoint import CheckpointMode, Journal, KeyState
+from .fingerprint import document_digest, mime_digest_async, params_digests
+from .handle import CANCEL_GRACE, RunHandle
+from .poller import Poller, Watch
+from .primitive import Primitive, R
 
 __all__ = [
     "Batch",

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._documents import CategoryLike, DocumentLike, normalize_categories, to_mime_data
-from ._errors import UsageError
-from ._models import Category, Classification, Page
-from ._primitives import CLASSIFICATIONS
-from ._resource import DateLike, Order, Paginator, RunResource
-from ._runs import RunHandle
+from .._documents import CategoryLike, DocumentLike, normalize_categories, to_mime_data
+from .._errors import UsageError
+from .._models.common import Category, Classification, Page
+from .._runs.handle import RunHandle
+from .._runs.primitive import CLASSIFICATIONS
+from .base import DateLike, Order, Paginator, RunResource
 
 if TYPE_CHECKING:
-    from ._batch import Batch, FailurePolicy, ProgressCallback
-    from ._checkpoint import CheckpointMode
+    from .._runs.batch import Batch, FailurePolicy, ProgressCallback
+    from .._runs.checkpoint import CheckpointMode
 
 __all__ = ["ClassificationOptions", "Classifications"]
 

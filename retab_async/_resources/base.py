@@ -1,6 +1,6 @@
 """``RunResource``: the endpoints every background primitive shares, written once.
 
-A primitive's own module (``_classifications.py``, ...) adds only what is its
+A primitive's own module (``classifications.py`` and its siblings) adds only what is its
 own: typed create options, the request body, and list filters. Everything
 else (start, handle, get, cancel, delete, list, list_page, run, map,
 pagination, idempotency keys) lives here, parameterised by the primitive's
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 import anyio
 import msgspec
 
-from ._errors import (
+from .._errors import (
     DecodeError,
     NotFoundError,
     RetabError,
@@ -27,18 +27,18 @@ from ._errors import (
     TransportError,
     UsageError,
 )
-from ._models import Page
-from ._pipeline import no_body
-from ._primitives import Primitive, R, check_id
-from ._runs import CANCEL_GRACE, RunHandle
-from ._status import KNOWN_STATUSES
+from .._http.pipeline import no_body
+from .._models.common import Page
+from .._runs.handle import CANCEL_GRACE, RunHandle
+from .._runs.primitive import Primitive, R, check_id
+from .._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
-    from ._batch import Batch, FailurePolicy, ProgressCallback
-    from ._checkpoint import CheckpointMode
-    from ._documents import DocumentLike
-    from ._pipeline import Pipeline
-    from ._poller import Poller
+    from .._documents import DocumentLike
+    from .._http.pipeline import Pipeline
+    from .._runs.batch import Batch, FailurePolicy, ProgressCallback
+    from .._runs.checkpoint import CheckpointMode
+    from .._runs.poller import Poller
 
 __all__ = ["DateLike", "Order", "Paginator", "Query", "RunResource", "new_idempotency_key"]
 
@@ -191,7 +191,7 @@ class RunResource(Generic[R, OptionsT]):
         timeout: float | None,
         cancel_on_exit: bool,
     ) -> Batch[R]:
-        from ._batch import Batch
+        from .._runs.batch import Batch
 
         async def start(
             document: DocumentLike, idempotency_key: str | None, owned: bool

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic
 
-from ._errors import NotFoundError, RetabError, UsageError, WaitTimeout, outcome_error
-from ._primitives import Primitive, R
-from ._status import TERMINAL_STATUSES
-from ._tokens import encode_token
+from .._errors import NotFoundError, RetabError, UsageError, WaitTimeout, outcome_error
+from .._status import TERMINAL_STATUSES
+from .primitive import Primitive, R
+from .tokens import encode_token
 
 if TYPE_CHECKING:
-    from ._pipeline import Pipeline
-    from ._poller import Poller
+    from .._http.pipeline import Pipeline
+    from .poller import Poller
 
 __all__ = ["CANCEL_GRACE", "RunHandle", "RunWatch"]
 

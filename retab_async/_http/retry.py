@@ -16,7 +16,7 @@ from typing import TypeVar
 import anyio
 import tenacity
 
-from ._errors import APIStatusError, DecodeError, RetabError, TransportError
+from .._errors import APIStatusError, DecodeError, RetabError, TransportError
 
 __all__ = ["RetryPolicy", "is_transient"]
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Literal, TypeVar
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import ClientStateError, ProtocolError
-from ._retry import RetryPolicy
-from ._transport import Params, Response, Transport, error_for_status
+from .._clock import SYSTEM_CLOCK, Clock
+from .._errors import ClientStateError, ProtocolError
+from .retry import RetryPolicy
+from .transport import Params, Response, Transport, error_for_status
 
 __all__ = ["Pipeline", "State", "no_body"]
 

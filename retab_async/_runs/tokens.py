@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from ._errors import TokenError, UsageError
-from ._primitives import PRIMITIVES, Primitive, check_id
+from .._errors import TokenError, UsageError
+from .primitive import PRIMITIVES, Primitive, check_id
 
 __all__ = ["decode_token", "encode_token"]
 

@@ -37,8 +37,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 
-from ._error_body import parse_error_body
-from ._errors import (
+from .._error_body import parse_error_body
+from .._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -56,7 +56,7 @@ from ._errors import (
     UnprocessableEntityError,
     UsageError,
 )
-from ._version import __version__
+from .._version import __version__
 
 __all__ = [
     "Params",

@@ -15,9 +15,9 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import msgspec
 
 from .._errors import UsageError
-from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
-from ._options import check_flag, check_model, check_optional_str, document_dict
+from .checks import check_flag, check_model, check_optional_str, document_dict
+from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 
 __all__ = [
     "TABLE_PARSING_FORMATS",

@@ -17,9 +17,9 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from .._errors import DecodeError, UsageError
-from .._models import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
-from ._options import check_flag, check_int, check_model, check_optional_str, document_dict
+from .checks import check_flag, check_int, check_model, check_optional_str, document_dict
+from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
 from .ndjson import MAX_LINE_BYTES, iter_ndjson
 from .schemas import decode_output, describes_object
 
@@ -97,7 +97,7 @@ class Extraction(_ExtractionFields, frozen=True, kw_only=True):
     ``output`` is ``None`` unless ``status == "completed"``: the ``{}`` placeholder
     the server sends while a run is in flight, after a failure, or with
     ``include_output=false`` is never exposed as a result. Decode it into your own
-    type with :func:`~retab_async._primitives_next.schemas.decode_output`.
+    type with :func:`~retab_async._models.schemas.decode_output`.
     """
 
     def __post_init__(self) -> None:
@@ -163,7 +163,7 @@ class ExtractionOptions(_Model, frozen=True, kw_only=True):
     """Everything an extraction create takes besides the document (contract section 3).
 
     ``json_schema`` is a schema dict describing an object, as returned by
-    :func:`~retab_async._primitives_next.schemas.load_json_schema`. Fields are
+    :func:`~retab_async._models.schemas.load_json_schema`. Fields are
     checked when the options are made.
 
     Raises:

@@ -7,7 +7,7 @@ import math
 import random
 from typing import Literal
 
-from ._clock import Clock
+from .._clock import Clock
 
 __all__ = ["PollPolicy", "PollStats", "RateLimiter"]
 

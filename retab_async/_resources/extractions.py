@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._documents import DocumentLike, to_mime_data
-from ._models import Page
-from ._primitives import EXTRACTIONS, decode_with
-from ._primitives_next.extractions import (
+from .._documents import DocumentLike, to_mime_data
+from .._models.common import Page
+from .._models.extractions import (
     Extraction,
     ExtractionOptions,
     ExtractionPartial,
@@ -26,15 +25,16 @@ from ._primitives_next.extractions import (
     extraction_list_filters,
     iter_extraction_stream,
 )
-from ._primitives_next.schemas import SchemaLike, load_json_schema
-from ._resource import DateLike, Order, Paginator, Query, RunResource, new_idempotency_key
-from ._runs import RunHandle
+from .._models.schemas import SchemaLike, load_json_schema
+from .._runs.handle import RunHandle
+from .._runs.primitive import EXTRACTIONS, decode_with
+from .base import DateLike, Order, Paginator, Query, RunResource, new_idempotency_key
 
 if TYPE_CHECKING:
-    from ._batch import Batch, FailurePolicy, ProgressCallback
-    from ._checkpoint import CheckpointMode
-    from ._pipeline import Pipeline
-    from ._transport import Response
+    from .._http.pipeline import Pipeline
+    from .._http.transport import Response
+    from .._runs.batch import Batch, FailurePolicy, ProgressCallback
+    from .._runs.checkpoint import CheckpointMode
 
 __all__ = ["ExtractionStream", "Extractions"]
 

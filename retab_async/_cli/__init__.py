@@ -1,0 +1,1 @@
+"""The ``retab-async`` command: ``main`` parses and runs, ``output`` prints."""

@@ -1,0 +1,2 @@
+"""The resources: ``base`` holds every endpoint a primitive shares
+(``RunResource``); one module per primitive adds its options, body and filters."""
