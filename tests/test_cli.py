@@ -175,10 +175,12 @@ def test_table_holds_rows_back_until_earlier_inputs_finish() -> None:
     import io
 
     from retab_async import BatchResult
-    from retab_async._cli.output import Output, ResultTable
+    from retab_async._cli.output import Output, ResultTable, category_column
 
     stdout = io.StringIO()
-    table = ResultTable(Output(json_lines=True, stdout=stdout), ["a", "b", "c"], ["x"])
+    table = ResultTable(
+        Output(json_lines=True, stdout=stdout), ["a", "b", "c"], category_column(["x"])
+    )
     error = RetabError("no run")
     table.add(BatchResult("b", "b", None, error, None))
     assert stdout.getvalue() == ""

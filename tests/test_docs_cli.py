@@ -31,7 +31,7 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
 def test_the_reference_lists_every_command_and_option() -> None:
     text = _hook().render()
     commands = _subcommands()
-    assert set(commands) == {"classify", "get", "wait", "cancel", "list"}
+    assert set(commands) == {"classify", "extract", "parse", "get", "wait", "cancel", "list"}
     for name, command in commands.items():
         assert f"## `retab-async {name}`" in text
         for action in command._actions:
@@ -40,7 +40,7 @@ def test_the_reference_lists_every_command_and_option() -> None:
                     assert option in text, (name, option)
     for code in EXIT_CODES:
         assert f"\n  {code} " in text
-    for name in ("get", "wait", "cancel", "list"):  # --local is offered on classify only
+    for name in ("get", "wait", "cancel", "list"):  # --local is offered on batch commands only
         section = text.split(f"## `retab-async {name}`")[1]
         usage = section.strip().split("\n\n")[0]
         assert usage.startswith("```text\nusage: ") and "--local" not in usage

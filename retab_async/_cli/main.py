@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,10 +35,21 @@ from .._errors import (
 from .._http.transport import _is_loopback
 from .._mime import mime_type_for
 from .._models.common import Category, Classification
+from .._models.parses import TABLE_PARSING_FORMATS
+from .._models.schemas import load_json_schema
 from .._runs.batch import Batch, BatchProgress
 from .._status import KNOWN_STATUSES, TERMINAL_STATUSES
 from .._version import __version__
-from .output import Output, ResultTable, error_text, started_table
+from .output import (
+    OUTPUT_COLUMN,
+    PAGES_COLUMN,
+    Column,
+    Output,
+    ResultTable,
+    category_column,
+    error_text,
+    started_table,
+)
 
 __all__ = ["EXIT_CODES", "main", "parser"]
 
@@ -76,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
     )
     top = argparse.ArgumentParser(
         prog="retab-async",
-        description="Classify documents with the Retab API, as background runs.",
+        description="Classify, extract from and parse documents with the Retab API, as "
+        "background runs.",
         epilog=_epilog(),
         formatter_class=formatter,
     )
@@ -106,37 +119,36 @@ def parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='a JSON list of names or {"name": ..., "description": ...} objects',
     )
-    classify.add_argument("--model", default="retab-small", help="model (default: %(default)s)")
-    classify.add_argument(
-        "--consensus", type=int, default=1, metavar="N", help="votes per run, 1-16 (default: 1)"
+    _batch_options(classify)
+    extract = command(
+        "extract",
+        "extract data from files in the background",
+        "Start one background extraction per file, with the JSON schema of the object to "
+        "extract, wait for them with bounded concurrency and print one row per file, in the "
+        "order given (--json: the whole extracted object).",
     )
-    classify.add_argument("--instructions", metavar="TEXT", help="extra instructions for the model")
-    classify.add_argument(
-        "--concurrency",
-        type=int,
-        default=16,
-        metavar="N",
-        help="runs in flight at once (default: %(default)s)",
+    extract.add_argument("files", nargs="+", metavar="FILE", help="documents to extract from")
+    extract.add_argument(
+        "--schema",
+        required=True,
+        metavar="JSON",
+        help="a JSON-schema file of the object to extract",
     )
-    classify.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help="give up waiting for a run after S seconds (default: no limit)",
+    _batch_options(extract)
+    parse = command(
+        "parse",
+        "parse files into text in the background",
+        "Start one background parse per file, wait for them with bounded concurrency and print "
+        "one row per file, in the order given (--json: the text of each page).",
     )
-    classify.add_argument(
-        "--no-wait", action="store_true", help="start the runs, print their ids and exit"
+    parse.add_argument("files", nargs="+", metavar="FILE", help="documents to parse")
+    parse.add_argument(
+        "--table-format",
+        choices=TABLE_PARSING_FORMATS,
+        default="html",
+        help="how tables are written in the text (default: %(default)s)",
     )
-    classify.add_argument("--checkpoint", metavar="PATH", help="journal to resume a batch with")
-    classify.add_argument(
-        "--restart", action="store_true", help="start the --checkpoint journal afresh"
-    )
-    classify.add_argument(
-        "--keep-running", action="store_true", help="on Ctrl-C, leave in-flight runs running"
-    )
-    classify.add_argument(
-        "--local", action="store_true", help="use an in-process local Retab server (offline)"
-    )
+    _batch_options(parse, consensus=False)
 
     get = command("get", "show one classification", "Show one classification with its output.")
     get.add_argument("id", help="the run id (clss_...)")
@@ -164,6 +176,42 @@ def parser() -> argparse.ArgumentParser:
         # Accepted only to be refused with a reason (see _check_local).
         single.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
     return top
+
+
+def _batch_options(command: argparse.ArgumentParser, *, consensus: bool = True) -> None:
+    """The options every batch command (classify, extract, parse) shares."""
+    command.add_argument("--model", default="retab-small", help="model (default: %(default)s)")
+    if consensus:
+        command.add_argument(
+            "--consensus", type=int, default=1, metavar="N", help="votes per run, 1-16 (default: 1)"
+        )
+    command.add_argument("--instructions", metavar="TEXT", help="extra instructions for the model")
+    command.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="runs in flight at once (default: %(default)s)",
+    )
+    command.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="give up waiting for a run after S seconds (default: no limit)",
+    )
+    command.add_argument(
+        "--no-wait", action="store_true", help="start the runs, print their ids and exit"
+    )
+    command.add_argument("--checkpoint", metavar="PATH", help="journal to resume a batch with")
+    command.add_argument(
+        "--restart", action="store_true", help="start the --checkpoint journal afresh"
+    )
+    command.add_argument(
+        "--keep-running", action="store_true", help="on Ctrl-C, leave in-flight runs running"
+    )
+    command.add_argument(
+        "--local", action="store_true", help="use an in-process local Retab server (offline)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,11 +243,11 @@ def _api_reason(exc: AuthenticationError | PermissionDeniedError) -> str:
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
     _check_local(args)
-    if args.command == "classify":
-        files, categories = _classify_inputs(args)
+    if args.command in _JOBS:
+        files, job = _batch_inputs(args)  # every argument checked before anything is sent
     async with _client(args, out) as client:
-        if args.command == "classify":
-            return await _classify(client, args, files, categories, out)
+        if args.command in _JOBS:
+            return await _batch(client, args, files, job, out)
         if args.command == "get":
             out.record(await client.classifications.get(args.id))
             return EXIT_OK
@@ -213,7 +261,7 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
 def _check_local(args: argparse.Namespace) -> None:
     if not args.local:
         return
-    if args.command != "classify":
+    if args.command not in _JOBS:
         raise UsageError(
             f"--local cannot be used with {args.command}: the local server lives only as long "
             "as one command and would have no runs; run `python -m retab_async.testing serve` "
@@ -264,22 +312,71 @@ def _timeout(value: float | None) -> float | None:
     return value
 
 
-# -- classify ------------------------------------------------------------------
+# -- batch commands: classify, extract, parse ----------------------------------
 
 
-def _classify_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Category]]:
+@dataclass(frozen=True)
+class _Job:
+    """What a batch command runs on each file.
+
+    Attributes:
+        resource: the client's resource of the primitive (``client.extractions``).
+        arguments: what its ``map``/``start`` take after the document (categories...).
+        options: their keyword options (model...).
+        column: what the results show beside their status.
+    """
+
+    resource: Callable[[RetabClient], Any]
+    arguments: tuple[Any, ...]
+    column: Column
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _classify_job(args: argparse.Namespace) -> _Job:
     categories = _categories(args.categories, args.categories_file)
+    return _Job(
+        lambda client: client.classifications,
+        (categories,),
+        category_column([c.name for c in categories]),
+        {"n_consensus": args.consensus},
+    )
+
+
+def _extract_job(args: argparse.Namespace) -> _Job:
+    schema = load_json_schema(Path(args.schema))
+    return _Job(
+        lambda client: client.extractions, (schema,), OUTPUT_COLUMN, {"n_consensus": args.consensus}
+    )
+
+
+def _parse_job(args: argparse.Namespace) -> _Job:
+    options = {"table_parsing_format": args.table_format}
+    return _Job(lambda client: client.parses, (), PAGES_COLUMN, options)
+
+
+_JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
+    "classify": _classify_job,
+    "extract": _extract_job,
+    "parse": _parse_job,
+}
+
+
+def _batch_inputs(args: argparse.Namespace) -> tuple[list[Path], _Job]:
+    job = _JOBS[args.command](args)
     files = [Path(name) for name in args.files]
     for path in files:
         _check_file(path)
     if len(set(files)) != len(files):
         raise UsageError("a file is given twice")
-    if args.consensus < 1 or args.consensus > 16:
+    if getattr(args, "consensus", 1) < 1 or getattr(args, "consensus", 1) > 16:
         raise UsageError("--consensus must be from 1 to 16")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     _timeout(args.timeout)
-    return files, categories
+    options = {"model": args.model, **job.options}
+    if args.instructions:
+        options["instructions"] = args.instructions
+    return files, _Job(job.resource, job.arguments, job.column, options)
 
 
 def _check_file(path: Path) -> None:
@@ -327,32 +424,25 @@ def _categories_file(path: str) -> list[Any]:
     return raw
 
 
-async def _classify(
-    client: RetabClient,
-    args: argparse.Namespace,
-    files: list[Path],
-    categories: list[Category],
-    out: Output,
+async def _batch(
+    client: RetabClient, args: argparse.Namespace, files: list[Path], job: _Job, out: Output
 ) -> int:
-    options: dict[str, Any] = {"model": args.model, "n_consensus": args.consensus}
-    if args.instructions:
-        options["instructions"] = args.instructions
     if args.no_wait:
-        return await _start_only(client, files, categories, options, args.concurrency, out)
+        return await _start_only(client, files, job, args.concurrency, out)
     keys = [str(f) for f in files]
-    table = ResultTable(out, keys, [c.name for c in categories])
+    table = ResultTable(out, keys, job.column)
     bar = out.progress_bar(len(files))
     seen = _LastProgress(bar)
-    batch = client.classifications.map(
+    batch: Batch[Any] = job.resource(client).map(
         keys,
-        categories,
+        *job.arguments,
         concurrency=args.concurrency,
         checkpoint=args.checkpoint,
         checkpoint_mode="restart" if args.restart else "resume",
         timeout=args.timeout,
         progress=seen.update,
         cancel_on_exit=not args.keep_running,
-        **options,
+        **job.options,
     )
     try:
         interrupted = await _until_interrupted(_collect(batch, table))
@@ -383,7 +473,7 @@ class _LastProgress:
             self.bar.update(progress)
 
 
-async def _collect(batch: Batch[Classification], table: ResultTable) -> None:
+async def _collect(batch: Batch[Any], table: ResultTable) -> None:
     async with batch:
         async for result in batch:
             if isinstance(result.error, (AuthenticationError, PermissionDeniedError)):
@@ -419,12 +509,7 @@ async def _until_interrupted(work: Awaitable[None]) -> bool:
 
 
 async def _start_only(
-    client: RetabClient,
-    files: list[Path],
-    categories: list[Category],
-    options: dict[str, Any],
-    concurrency: int,
-    out: Output,
+    client: RetabClient, files: list[Path], job: _Job, concurrency: int, out: Output
 ) -> int:
     limiter = anyio.CapacityLimiter(concurrency)
     started: dict[Path, tuple[str, str, str]] = {}
@@ -434,7 +519,8 @@ async def _start_only(
     async def start(path: Path, scope: anyio.CancelScope) -> None:
         async with limiter:
             try:
-                handle = await client.classifications.start(path, categories, **options)
+                resource = job.resource(client)
+                handle = await resource.start(path, *job.arguments, **job.options)
             except (AuthenticationError, PermissionDeniedError) as exc:
                 refused.append(exc)  # a bad key fails every run: stop at once
                 scope.cancel()

@@ -8,7 +8,8 @@ stderr is a terminal), so that piped output stays plain and stable.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import msgspec
@@ -16,12 +17,86 @@ import msgspec
 from .._errors import RetabError, RunFailed, WaitTimeout
 from .._runs.batch import BatchProgress, BatchResult
 
-__all__ = ["Output", "ProgressBar", "ResultTable", "error_text", "started_table"]
+__all__ = [
+    "OUTPUT_COLUMN",
+    "PAGES_COLUMN",
+    "Column",
+    "Output",
+    "ProgressBar",
+    "ResultTable",
+    "category_column",
+    "error_text",
+    "started_table",
+]
 
 _encode = msgspec.json.Encoder().encode
 
 _STATUS_WIDTH = len("in_progress")
 _RUN_ID_WIDTH = 21  # "clss_" and 16 hex digits; longer ids just push the last column
+_OUTPUT_WIDTH = 40  # an extracted object is cut here, in the table; --json has it whole
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one batch command's results show between STATUS and RUN.
+
+    Attributes:
+        header: the table column's title (``CATEGORY``).
+        width: its width; a longer cell pushes the columns after it.
+        cell: the cell of a completed run, from its ``output``.
+        fields: the JSON-line fields of a result, from its record (``None`` when
+            no run could be made); every key is present, ``None`` when unknown.
+    """
+
+    header: str
+    width: int
+    cell: Callable[[Any], str]
+    fields: Callable[[Any], dict[str, Any]]
+
+
+def category_column(categories: Sequence[str]) -> Column:
+    """``classify``: the chosen category; JSON adds its likelihood and reasoning."""
+
+    def fields(record: Any) -> dict[str, Any]:
+        output = record.output if record is not None else None
+        return {
+            "category": output.category if output is not None else None,
+            "likelihood": _likelihood(record),
+            "reasoning": output.reasoning if output is not None else None,
+        }
+
+    width = max(len("CATEGORY"), *(len(c) for c in categories))
+    return Column("CATEGORY", width, lambda output: output.category, fields)
+
+
+def _compact(output: Any) -> str:
+    text = _encode(output).decode()
+    return text if len(text) <= _OUTPUT_WIDTH else text[: _OUTPUT_WIDTH - 3] + "..."
+
+
+def _extraction_fields(record: Any) -> dict[str, Any]:
+    consensus = record.consensus if record is not None else None
+    return {
+        "output": record.output if record is not None else None,
+        "likelihoods": consensus.likelihoods if consensus is not None else None,
+    }
+
+
+OUTPUT_COLUMN = Column("OUTPUT", _OUTPUT_WIDTH, _compact, _extraction_fields)
+"""``extract``: the extracted object (cut short in the table); JSON has it whole,
+with the consensus likelihoods."""
+
+
+def _parse_fields(record: Any) -> dict[str, Any]:
+    output = record.output if record is not None else None
+    return {
+        "pages": output.pages if output is not None else None,
+        "text": output.text if output is not None else None,
+    }
+
+
+PAGES_COLUMN = Column("PAGES", len("PAGES"), lambda output: str(len(output.pages)), _parse_fields)
+"""``parse``: the number of pages; JSON has each page's text and the whole text."""
 
 
 class Output:
@@ -110,20 +185,22 @@ class ResultTable:
     """Batch results printed in the order of the inputs, each as soon as every
     earlier input has its row.
 
-    Columns: FILE, STATUS, CATEGORY, RUN and ERROR (last, so that a long message
-    never shifts another column). ``status`` is ``timed_out`` for a run still
-    going when ``--timeout`` ran out, ``error`` when no run could be made.
+    Columns: FILE, STATUS, the command's own (``column``: CATEGORY...), RUN and
+    ERROR (last, so that a long message never shifts another column). ``status``
+    is ``timed_out`` for a run still going when ``--timeout`` ran out, ``error``
+    when no run could be made.
     """
 
-    def __init__(self, out: Output, keys: Sequence[str], categories: Sequence[str]) -> None:
+    def __init__(self, out: Output, keys: Sequence[str], column: Column) -> None:
         self._out = out
+        self._column = column
         self._order = {key: index for index, key in enumerate(keys)}
         self._pending: dict[int, BatchResult[Any]] = {}
         self._next = 0
         self._widths = (
             max(len("FILE"), *(len(k) for k in keys)),
             _STATUS_WIDTH,
-            max(len("CATEGORY"), *(len(c) for c in categories)),
+            column.width,
             _RUN_ID_WIDTH,
         )
         self._header_done = False
@@ -141,25 +218,24 @@ class ResultTable:
             self._print(self._pending.pop(index))
 
     def _print(self, result: BatchResult[Any]) -> None:
-        row = _row(result)
+        row = _row(result, self._column)
         if self._out.json_lines:
             self._out.json(row)
             return
         if not self._header_done:
-            self._line("FILE", "STATUS", "CATEGORY", "RUN", "ERROR")
+            self._line("FILE", "STATUS", self._column.header, "RUN", "ERROR")
             self._header_done = True
-        self._line(
-            result.key, row["status"], row["category"] or "-", row["run_id"] or "-", row["error"]
-        )
+        output = result.record.output if result.record is not None else None
+        cell = self._column.cell(output) if output is not None else "-"
+        self._line(result.key, row["status"], cell, row["run_id"] or "-", row["error"])
 
     def _line(self, *cells: str | None) -> None:
         padded = [f"{cell:<{w}}" for cell, w in zip(cells[:-1], self._widths, strict=True)]
         self._out.emit("  ".join([*padded, cells[-1] or ""]).rstrip())
 
 
-def _row(result: BatchResult[Any]) -> dict[str, Any]:
+def _row(result: BatchResult[Any], column: Column) -> dict[str, Any]:
     record, error = result.record, result.error
-    output = record.output if record is not None else None
     if record is not None:
         status = record.status
     else:
@@ -167,9 +243,7 @@ def _row(result: BatchResult[Any]) -> dict[str, Any]:
     return {
         "file": result.key,
         "status": status,
-        "category": output.category if output is not None else None,
-        "likelihood": _likelihood(record),
-        "reasoning": output.reasoning if output is not None else None,
+        **column.fields(record),
         "run_id": result.run_id,
         "error": error_text(error) if error is not None else None,
     }
