@@ -152,16 +152,31 @@ class RunRoutes:
         self, request: web.Request, lines: Iterable[bytes], *, content_type: str
     ) -> web.StreamResponse:
         """Answer ``200`` with ``lines`` as they come, ``stream_delay`` seconds of the
-        store's clock apart. A client that goes away ends the answer quietly."""
+        store's clock apart. A client that goes away ends the answer quietly.
+
+        The ``truncated`` and ``disconnect`` faults act within the stream: it ends
+        cleanly halfway through a line, or the connection drops after half the lines.
+        """
+        sent = list(lines)
+        fault = request.get(FAULT)
+        if fault == "truncated":
+            whole = b"".join(sent)
+            sent = [whole[: max(1, len(whole) // 2)]]
+        elif fault == "disconnect":
+            sent = sent[: len(sent) // 2]
         response = web.StreamResponse(headers={"x-request-id": request.get(REQUEST_ID, "")})
         response.content_type = content_type
         delay = self.store.config.stream_delay
         try:
             await response.prepare(request)
-            for index, line in enumerate(lines):
+            for index, line in enumerate(sent):
                 if index and delay:
                     await self.store.clock.sleep(delay)
                 await response.write(line)
+            if fault == "disconnect":
+                if request.transport is not None:
+                    request.transport.close()
+                raise asyncio.CancelledError  # the answer is lost midway
             await response.write_eof()
         except ConnectionError:
             raise asyncio.CancelledError from None  # nobody is left to answer

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from jsonschema import Draft202012Validator
 
-from retab_async.testing import LocalRetab, ManualClock
+from retab_async.testing import FaultConfig, LocalRetab, ManualClock
 
 from ..conftest import Api
 
@@ -342,3 +342,33 @@ def _leaves(value: Any, path: str = "") -> set[str]:
     if isinstance(value, list):
         return {leaf for i, item in enumerate(value) for leaf in _leaves(item, f"{path}[{i}]")}
     return {path}
+
+
+# -- faults ----------------------------------------------------------------------------
+
+
+async def test_faults_reach_the_extraction_only_routes(api: Api, server: LocalRetab) -> None:
+    record = await create(api)
+    server.set_faults(FaultConfig(rate_limit=1.0, operations=("stream", "sources")))
+    status, _, headers = await api.call("POST", BASE + "/stream", json=body())
+    assert status == 429 and "Retry-After" in headers
+    status, _, _ = await api.call("GET", f"{BASE}/{record['id']}/sources")
+    assert status == 429
+    assert [r.fault for r in server.requests[-2:]] == ["rate_limit", "rate_limit"]
+    assert (await api.call("GET", f"{BASE}/{record['id']}"))[0] == 200  # not a chosen operation
+
+
+async def test_a_truncated_stream_ends_inside_a_line(api: Api, server: LocalRetab) -> None:
+    _, _, whole = await _stream(api, body())
+    server.set_faults(FaultConfig(truncated=1.0, operations=("stream",)))
+    status, _, lines = await _stream(api, body())
+    assert status == 200 and not lines[-1].endswith(b"\n")
+    assert len(b"".join(lines)) == len(b"".join(whole)) // 2
+
+
+async def test_a_disconnected_stream_drops_midway(api: Api, server: LocalRetab) -> None:
+    server.set_faults(FaultConfig(disconnect=1.0, operations=("stream",)))
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await _stream(api, body())
+    assert server.requests[-1].fault == "disconnect" and server.requests[-1].status is None
+    assert len(server.runs) == 1  # the work was done
