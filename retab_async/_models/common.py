@@ -7,7 +7,7 @@ never break decoding. Decoders are built once, at import time.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
@@ -33,6 +33,24 @@ _T = TypeVar("_T")
 
 class _Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
     """Base of our models: frozen, keyword-only, unknown fields ignored."""
+
+
+class RunState:
+    """What every primitive's record can say of its status (a mixin of record Structs)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        status: str
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run ended in failure (``failed`` or ``error``)."""
+        return self.status in FAILURE_STATUSES
 
 
 class MIMEData(_Model, frozen=True, kw_only=True):
@@ -92,7 +110,7 @@ class RetabUsage(_Model, frozen=True, kw_only=True):
     credits: float = 0.0
 
 
-class Classification(_Model, frozen=True, kw_only=True):
+class Classification(_Model, RunState, frozen=True, kw_only=True):
     """A classification run and, once ``completed``, its result.
 
     ``output`` is ``None`` unless ``status == "completed"``: placeholders the
@@ -115,16 +133,6 @@ class Classification(_Model, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.status != "completed" and self.output is not None:
             msgspec.structs.force_setattr(self, "output", None)
-
-    @property
-    def done(self) -> bool:
-        """Whether the run has reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def failed(self) -> bool:
-        """Whether the run ended in failure (``failed`` or ``error``)."""
-        return self.status in FAILURE_STATUSES
 
     @property
     def category(self) -> str | None:

@@ -17,9 +17,9 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from .._errors import DecodeError, UsageError
-from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
+from .._status import TERMINAL_STATUSES
 from .checks import check_flag, check_int, check_model, check_optional_str, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
+from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
 from .ndjson import MAX_LINE_BYTES, iter_ndjson
 from .schemas import decode_output, describes_object
 
@@ -65,7 +65,7 @@ class ExtractionConsensus(_Model, frozen=True, kw_only=True):
             msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
 
 
-class _ExtractionFields(_Model, frozen=True, kw_only=True):
+class _ExtractionFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -79,16 +79,6 @@ class _ExtractionFields(_Model, frozen=True, kw_only=True):
     metadata: dict[str, str] | None = None
     usage: RetabUsage | None = None
     created_at: str | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the run has reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def failed(self) -> bool:
-        """Whether the run ended in failure (``failed`` or ``error``)."""
-        return self.status in FAILURE_STATUSES
 
 
 class Extraction(_ExtractionFields, frozen=True, kw_only=True):

@@ -15,9 +15,8 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import msgspec
 
 from .._errors import UsageError
-from .._status import FAILURE_STATUSES, TERMINAL_STATUSES
 from .checks import check_flag, check_model, check_optional_str, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, _Model, no_output_error
+from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
 
 __all__ = [
     "TABLE_PARSING_FORMATS",
@@ -43,7 +42,7 @@ class ParseOutput(_Model, frozen=True, kw_only=True):
     text: str = ""
 
 
-class Parse(_Model, frozen=True, kw_only=True):
+class Parse(_Model, RunState, frozen=True, kw_only=True):
     """A parse run and, once ``completed``, the document's text.
 
     ``output`` is ``None`` unless ``status == "completed"``: the
@@ -66,16 +65,6 @@ class Parse(_Model, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.status != "completed" and self.output is not None:
             msgspec.structs.force_setattr(self, "output", None)
-
-    @property
-    def done(self) -> bool:
-        """Whether the run has reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def failed(self) -> bool:
-        """Whether the run ended in failure (``failed`` or ``error``)."""
-        return self.status in FAILURE_STATUSES
 
     def require_output(self) -> ParseOutput:
         """The pages and text of a completed parse, typed without ``None``.
