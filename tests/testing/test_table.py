@@ -101,6 +101,10 @@ async def test_a_new_description_gets_create_get_cancel_and_its_own_route(call: 
     assert await call("POST", f"/v1/counts/{created['id']}/cancel") == (200, created)
     status, words = await call("GET", f"/v1/counts/{created['id']}/words")
     assert (status, words) == (200, {"id": created["id"], "words": 2})
+    status, held = await call("GET", "/_local/runs")
+    assert [(run["id"], run["primitive"]) for run in held["runs"]] == [(created["id"], "counts")]
+    status, seen = await call("GET", "/_local/requests")
+    assert [r["operation"] for r in seen] == ["create", "get", "cancel", "words"]
 
 
 async def test_the_description_decides_what_differs(call: Any) -> None:
