@@ -106,3 +106,29 @@ async def test_web_backend(run_time: float) -> None:
         finally:
             await runner.cleanup()
     assert retab.requests[0].operation == "create"
+
+
+@pytest.mark.subprocess
+def test_extract_invoices(tmp_path: Path) -> None:
+    out = _run("extract_invoices.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("sync:       completed -> ") and "total 354.0" in lines[0]
+    assert "batch:      invoice-northwind-20418.txt: total 1999.2" in lines
+    assert "batch:      invoice-acme-hosting.txt: total 354.0" in lines
+    partials = [line for line in lines if line.startswith("partial:")]
+    assert len(partials) >= 2 and "['customer', 'total_due']" in out.stdout
+    assert any(line.startswith("final:      completed -> Invoice(") for line in lines)
+    assert lines[-1] == "sources:    ['customer', 'payment_due', 'total_due']"
+
+
+@pytest.mark.subprocess
+def test_parse_documents(tmp_path: Path) -> None:
+    out = _run("parse_documents.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "sync:       completed, 2 pages, first: 'Quarterly report'" in out.stdout
+    assert "| item | quantity |\n| --- | --- |\n| bolts | 300 |" in out.stdout
+    assert "background: completed, " in out.stdout
+    assert "batch:      receipt-cafe.txt: " in out.stdout
+    assert "batch:      receipt-hardware-store.txt: " in out.stdout
+    assert out.stdout.count("deleted:    prs_") == 1
