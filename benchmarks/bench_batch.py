@@ -67,8 +67,8 @@ def main() -> None:
     report.figure("elapsed_s", elapsed)
     report.figure("ideal_s", ideal)
     report.figure("requests_per_document", per_doc)
-    report.row(f"batch x{n}: time vs ideal", f"{ratio:.2f}x", "<= 1.25x", ratio <= 1.25)
-    report.row(f"batch x{n}: requests/document", f"{per_doc:.2f}", "<= 3", per_doc <= 3)
+    report.row(f"batch of {n:,}: time vs ideal", f"{ratio:.2f}x", "<= 1.25x", ratio <= 1.25)
+    report.row(f"batch of {n:,}: requests/document", f"{per_doc:.2f}", "<= 3", per_doc <= 3)
     report.write()
 
 

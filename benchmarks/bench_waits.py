@@ -265,7 +265,7 @@ def main() -> None:
             )
     for n in sizes:
         if n in failures:
-            report.row(f"waits x{n}", f"failed: {failures[n]}", "every wait completes", False)
+            report.row(f"{n:,} waits", f"failed: {failures[n]}", "every wait completes", False)
         else:
             verdicts(report, n, results[n], final=n == sizes[-1])
     report.write()
@@ -309,7 +309,7 @@ def verdicts(report: Report, n: int, r: dict[str, dict[str, Any]], *, final: boo
         )
     if final:
         for measure_, value, target, ok in checks:
-            report.row(f"waits x{n}: {measure_}", value, target, ok)
+            report.row(f"{n:,} waits: {measure_}", value, target, ok)
 
 
 if __name__ == "__main__":

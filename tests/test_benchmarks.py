@@ -87,7 +87,7 @@ def test_summary_prints_one_table_of_every_result(quick_runs: dict[str, Any]) ->
     assert summary.returncode == 0, summary.stderr
     assert "== summary:" in summary.stdout
     assert "get() 64 in flight: req/s vs bare" in summary.stdout
-    assert "waits x10: requests/run" in summary.stdout
+    assert "10 waits: requests/run" in summary.stdout
     assert "targets met" in summary.stdout
 
 
