@@ -8,8 +8,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from retab_async import PollPolicy, RetabClient, RetryPolicy
-from retab_async.testing import FaultConfig, LocalRetab, ManualClock
+from retab_async import NotFoundError, PollPolicy, RetabClient, RetryPolicy, RunFailed
+from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab, ManualClock
 
 from .clocked import drive, settle
 from .conftest import CATEGORIES, INVOICE, make_client
@@ -50,7 +50,8 @@ async def test_many_waits_share_one_poller_task_and_list_rounds() -> None:
     gets = server.by_operation("get")
     lists = server.by_operation("list")
     assert gets == [] and len(lists) == stats.requests
-    assert all(dict(r.query)["limit"] == "100" and "status" in dict(r.query) for r in lists)
+    queries = [dict(r.query) for r in lists]
+    assert all(q["order"] == "desc" and "status" in q and int(q["limit"]) <= 100 for q in queries)
     per_run = len(server.requests) / n
     assert per_run < 3, per_run  # create + a share of list pages
     await anyio.lowlevel.checkpoint()
@@ -153,3 +154,111 @@ def test_a_completed_row_without_its_output_is_fetched_instead() -> None:
         id="c", status="completed", output=ClassificationDecision(category="a")
     )
     assert CLASSIFICATIONS.has_result(full_row)
+
+
+# -- list rounds: cost follows the runs that finish ------------------------------------
+
+ROWS_PER_RUN = 16
+LISTED = PollPolicy(strategy="list", list_interval=0.1, jitter=0.0, not_found_grace=2.0)
+
+
+async def _wait_all(clock: ManualClock, client: RetabClient, handles: list) -> list:  # type: ignore[type-arg]
+    outcomes: list[object] = [None] * len(handles)
+
+    async def wait(i: int) -> None:
+        try:
+            outcomes[i] = await handles[i].wait(timeout=60)
+        except Exception as exc:  # the outcome is what the test checks
+            outcomes[i] = exc
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(handles)):
+            tg.start_soon(wait, i)
+        await drive(clock, client, lambda: all(o is not None for o in outcomes))
+    return outcomes
+
+
+def _rounds(lists: list, t0: float) -> dict[float, list[dict[str, str]]]:  # type: ignore[type-arg]
+    by_round: dict[float, list[dict[str, str]]] = {}
+    for r in lists:
+        by_round.setdefault(round(r.at - t0, 3), []).append(dict(r.query))
+    return by_round
+
+
+async def test_a_round_reads_what_finished_not_what_is_in_flight() -> None:
+    # 250 runs of 0.5-3 s: three blocks of creation order, each read from the completed
+    # list only, newest first from just after its last open run, for as many rows as are
+    # known to be there plus a few.
+    n = 250
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=(0.5, 3.0), seed=7, clock=clock) as server,
+        make_client(server, poll=LISTED, clock=clock) as client,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(n)]
+        results: list[str] = []
+
+        async def wait(h) -> None:  # type: ignore[no-untyped-def]
+            results.append((await h.wait(timeout=60)).category)
+
+        async with anyio.create_task_group() as tg:
+            for h in handles:
+                tg.start_soon(wait, h)
+            await drive(clock, client, lambda: clock.now() >= 0.4)
+            early = [dict(r.query) for r in server.by_operation("list")]
+            await drive(clock, client, lambda: len(results) == n)
+        stats = client.poller.stats
+    assert results == ["invoice"] * n
+    # Before the first run finished, every round was one small page per block.
+    assert len(early) == 3 * 5  # rounds at 0, 0.1, ..., 0.4
+    assert all(q["status"] == "completed" and int(q["limit"]) <= 12 for q in early)
+    # Every result came with a list row: no run was fetched.
+    assert server.by_operation("get") == []
+    assert stats.final_fetches == 0 and stats.results_from_lists == n
+    queries = [dict(r.query) for r in server.by_operation("list")]
+    assert all(q["order"] == "desc" for q in queries)
+    # Rows asked for in all: a few per finished run, not every in-flight run every round
+    # (which would be about rounds * n / 2 rows).
+    completed = [int(q["limit"]) for q in queries if q["status"] == "completed"]
+    assert stats.list_rounds >= 25
+    assert sum(completed) < ROWS_PER_RUN * n, sum(completed)
+    # The in-flight lists are read only by the checks, at block ages 1 and 2 s.
+    in_flight = [q for q in queries if q["status"] != "completed"]
+    assert 0 < len(in_flight) <= 3 * 2 * 3
+
+
+async def test_a_failed_run_is_noticed_by_the_in_flight_check() -> None:
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=0.5, clock=clock) as server,
+        make_client(server, poll=LISTED, clock=clock) as client,
+    ):
+        failing = ("bad.txt", FAIL_MARKER + b" invoice")
+        documents = [INVOICE] * 29 + [failing]
+        handles = [await client.classifications.start(d, CATEGORIES) for d in documents]
+        outcomes = await _wait_all(clock, client, handles)
+        stats = client.poller.stats
+    assert all(o.category == "invoice" for o in outcomes[:29])  # type: ignore[attr-defined]
+    assert isinstance(outcomes[29], RunFailed)
+    # The failed run was missing from the completed rows and from the in-flight lists:
+    # one fetch, for it alone.
+    gets = server.by_operation("get")
+    assert [g.path.rsplit("/", 1)[1] for g in gets] == [handles[29].id]
+    assert stats.final_fetches == 1 and stats.results_from_lists == 29
+    assert clock.now() <= 0.5 + LISTED.check_interval(0.5) + LISTED.list_interval
+
+
+async def test_a_run_the_lists_never_show_gets_the_404_grace_then_fails() -> None:
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=0.3, clock=clock) as server,
+        make_client(server, poll=LISTED, clock=clock) as client,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(25)]
+        ghost = client.classifications.handle("clss_never_created")
+        outcomes = await _wait_all(clock, client, [*handles, ghost])
+    assert all(o.category == "invoice" for o in outcomes[:25])  # type: ignore[attr-defined]
+    assert isinstance(outcomes[25], NotFoundError)
+    ghost_gets = [g for g in server.by_operation("get") if g.path.endswith("clss_never_created")]
+    assert 2 <= len(ghost_gets) <= LISTED.not_found_limit + 1  # retried within the grace
+    assert all(g.status == 404 for g in ghost_gets)

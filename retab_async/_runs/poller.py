@@ -12,15 +12,23 @@ and go (``PollPolicy.strategy="auto"``):
 * **get**: one ``GET ?include_output=false`` per run, spaced by an interval that
   grows with the run's age (``growth`` x age, between ``min_interval`` and
   ``max_interval``), so short runs are seen early and long runs cost little.
-* **list**: when many runs of one primitive are waited on, one round pages
-  through the in-flight statuses (``status=pending|queued|in_progress``, 100 per
-  page) every ``list_interval``; a watched run missing from them has ended.
-  When several ended at once their records (output included) are read from the
-  ``completed`` list, newest first, within a page budget that keeps it cheaper
-  than fetching them; the rest are fetched once each, in full.
+* **list**: when many runs of one primitive are waited on, rounds every
+  ``list_interval`` read the ``completed`` list, whose rows carry the output, so
+  a run that finished is settled from its row without a request of its own. The
+  watched runs, in creation order, are cut into blocks of 100; each round reads,
+  for every block in parallel, the window from its first to its last open run:
+  newest first (``order=desc``) from the id created just after the window
+  (``after`` is an item-id cursor), asking for the rows known to be there (runs
+  of the window already settled) plus a few. A round costs about one request per
+  block, and rows only of runs that finished: those in the windows (a settled run
+  is read again until its window's ends move past it), never those in flight.
+  Runs that end some other way (failed, cancelled) never reach that list: each
+  block's in-flight lists are read over its window at intervals that grow with
+  its age (``PollPolicy.check_interval``); a run missing from them, and still
+  missing from the next round's completed rows, is fetched once.
 
-Polls ask for ``include_output=false``; a completed run's output is read once,
-at the end (D9). Failed and cancelled runs need no second request.
+Per-run polls ask for ``include_output=false``; a completed run's output is read
+once, at the end (D9). Failed and cancelled runs need no second request.
 
 Every decision by elapsed time (a run's age, when the next poll or list round is
 due, the ``404`` grace, the rate limiter) reads the client's :class:`Clock`, so a
@@ -30,13 +38,14 @@ test on a ``ManualClock`` decides what time it is, not the machine.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import itertools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import anyio.abc
@@ -61,8 +70,9 @@ __all__ = ["Poller", "Watch"]
 
 _log = logging.getLogger("retab_async.poller")
 _ONCE = RetryPolicy.never()
-_MAX_PAGES = 10_000
-_COMPLETED_LIST_MIN = 8
+_BLOCK = 100  # runs per block: one list page can cover a block's window
+_CHAIN_PAGES = 4  # pages one chain reads per round; what it leaves, the next round reads
+_STAGE = {status: i for i, status in enumerate(ACTIVE_STATUSES)}
 
 
 class Watch:
@@ -74,8 +84,8 @@ class Watch:
         "busy",
         "error",
         "final",
+        "missing",
         "next_due",
-        "next_verify",
         "not_found",
         "observers",
         "primitive",
@@ -101,8 +111,8 @@ class Watch:
         self.born = born
         self.since = since
         self.next_due = 0.0
-        self.next_verify = 0.0
         self.not_found = 0
+        self.missing = False  # absent from the in-flight lists of a list round
         self.busy = False
         self.observers: list[Callable[[Watch], None]] = []
         self._changed: anyio.Event | None = None  # made when someone waits
@@ -162,7 +172,7 @@ class Poller:
         self._list_due: dict[str, float] = {}
         self._listing: set[str] = set()
         self._decided: dict[str, float] = {}
-        self._active_seen: dict[str, int] = {}
+        self._tracks: dict[str, _Track] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake: anyio.Event | None = None
         self._sleep_until = math.inf
@@ -259,6 +269,7 @@ class Poller:
         # left by ``break`` and never closed): a closed client watches nothing.
         self._groups.clear()
         self._heap.clear()
+        self._tracks.clear()
         for watch in watches:
             if not watch.settled:
                 watch.fail(error)
@@ -376,8 +387,9 @@ class Poller:
             return True
         if len(group) < self.policy.list_min_runs:
             return False
-        active = max(self._active_seen.get(primitive.name, 0), len(group))
-        list_cost = len(ACTIVE_STATUSES) + math.ceil(active / 100)
+        list_cost = 1 + math.ceil(len(group) / _BLOCK)
+        if list_cost < 0.5 * len(group) * self.policy.list_interval / self.policy.max_interval:
+            return True  # cheaper even if every run were polled as seldom as can be
         per_round = sum(
             self.policy.list_interval / self.policy.base_interval(now - w.born)
             for w in group.values()
@@ -417,6 +429,7 @@ class Poller:
             if record.status in TERMINAL_STATUSES:
                 watch.settle(record)
                 return
+            watch.missing = False
             watch.update(record)
             self._schedule(watch, self.policy.interval(self.clock.now() - watch.born))
         except RetabError as exc:
@@ -447,111 +460,135 @@ class Poller:
     # -- many runs at once ------------------------------------------------------
 
     async def _list_round(self, primitive: Primitive[Any], tg: anyio.abc.TaskGroup) -> None:
-        """Observe every watched run of ``primitive`` through its in-flight lists."""
+        """Observe every watched run of ``primitive``: one chain per block, in parallel."""
         name = primitive.name
         started = self.clock.now()
+        track = self._tracks.setdefault(name, _Track())
+        group = self._groups.get(name, {})
         try:
-            present, total = await self._list_active(primitive)
-        except RetabError as exc:
-            self._list_failed(name, exc)
-            return
+            track.admit(group, started + self.policy.check_interval(0.0))
+            windows = track.windows(group)
+            async with anyio.create_task_group() as chains:
+                for window in windows:
+                    chains.start_soon(self._observe_block, primitive, window, started, tg)
         finally:
             self._listing.discard(name)
-            self._list_due[name] = self.clock.now() + self.policy.list_interval
+            now = self.clock.now()
+            self._list_due[name] = max(started + self.policy.list_interval, now + 0.01)
             if self._wake is not None:
                 self._wake.set()
         self.stats.list_rounds += 1
-        self._active_seen[name] = total
-        now = self.clock.now()
-        gone: list[Watch] = []
-        for watch in list(self._groups.get(name, {}).values()):
-            if watch.settled or watch.busy:
-                continue
-            if watch.run_id in present:
-                watch.not_found = 0
-            elif watch.since < started and watch.next_verify <= now:
-                # Gone from every in-flight list: it ended (or is not listed yet).
-                watch.busy = True
-                watch.next_verify = now + self.policy.interval(now - watch.born)
-                gone.append(watch)
-        if len(gone) >= _COMPLETED_LIST_MIN:
-            try:
-                gone = await self._settle_from_completed(primitive, gone)
-            except RetabError as exc:  # refused outright (401, 403...): everyone must know
-                self._list_failed(name, exc)
-                return
-        for watch in gone:
-            self._spawn(tg, self._poll, watch, True)
 
-    async def _settle_from_completed(
-        self, primitive: Primitive[Any], gone: list[Watch]
-    ) -> list[Watch]:
-        """Settle runs that left the in-flight lists from the ``completed`` list, whose rows
-        carry the output, instead of fetching each; returns the runs still to fetch.
-
-        Pages newest first, at most one page per four runs, so it never costs more
-        than fetching them one by one would.
-        """
-        wanted = {watch.run_id: watch for watch in gone}
-        budget = max(1, len(gone) // 4)
-        after: str | None = None
+    async def _observe_block(
+        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+    ) -> None:
+        """Settle a block's finished runs from the ``completed`` list; now and then, check
+        its in-flight lists for runs that ended otherwise (failed, cancelled, unlisted)."""
         try:
-            for _ in range(budget):
-                scan = await self._page(primitive, "completed", "desc", after)
-                for run_id, _, raw in scan.rows:
-                    watch = wanted.get(run_id)
-                    if watch is None:
-                        continue
-                    with contextlib.suppress(DecodeError):
-                        row = primitive.decode_row(raw)
-                        if primitive.has_result(row):
-                            del wanted[run_id]
-                            watch.busy = False
-                            watch.not_found = 0
-                            watch.settle(row)
-                            self.stats.results_from_lists += 1
-                after = scan.next_cursor
-                if not wanted or not after:
-                    break
+            await self._scan_completed(primitive, window)
+            for watch in window.open:
+                if watch.missing and not watch.settled and not watch.busy:
+                    watch.busy = True
+                    self._spawn(tg, self._poll, watch, True)
+            block = window.block
+            if started >= block.next_check:
+                age = started - block.born
+                block.next_check = started + self.policy.check_interval(age)
+                await self._check_in_flight(primitive, window, started, tg)
         except RetabError as exc:
-            if not is_transient(exc):
-                raise
-            self.stats.transient_errors += 1
-        return list(wanted.values())
+            self._list_failed(primitive.name, exc)
 
-    async def _list_active(self, primitive: Primitive[Any]) -> tuple[set[str], int]:
-        """Page through the in-flight statuses; update watched runs whose status changed.
+    async def _scan_completed(self, primitive: Primitive[Any], window: _Window) -> None:
+        """Page the ``completed`` list newest first from just after the window down to its
+        first open run, settling every watched run met with its row (no final fetch).
 
-        Returns the ids of watched runs seen, and how many runs are in flight in all.
+        Each page asks for the rows already known to be there (the window's settled runs)
+        plus a few, so that it stops near the window's start instead of running past it.
         """
-        watched = self._groups.get(primitive.name, {})
+        group = self._groups.get(primitive.name, {})
+        ordinal = window.track.ordinal
+        after = window.cursor
+        lowest = window.end + 1
+        slack = window.slack
+        for _ in range(_CHAIN_PAGES):
+            limit = min(100, window.settled_between(window.start, lowest) + slack)
+            scan = await self._page(primitive, "completed", "desc", after, limit)
+            for run_id, _, raw in scan.rows:
+                at = ordinal.get(run_id)
+                if at is not None:
+                    lowest = min(lowest, at)
+                watch = group.get(run_id)
+                if watch is not None and not watch.settled and not watch.busy:
+                    self._settle_from_row(primitive, watch, raw)
+            after = scan.next_cursor
+            if not after or lowest <= window.start or not scan.rows:
+                return
+            slack *= 2  # more ended than expected: ask for more at once
+
+    def _settle_from_row(self, primitive: Primitive[Any], watch: Watch, raw: Any) -> None:
+        with contextlib.suppress(DecodeError):
+            row = primitive.decode_row(raw)
+            if primitive.has_result(row):
+                watch.not_found = 0
+                watch.settle(row)
+                self.stats.results_from_lists += 1
+
+    async def _check_in_flight(
+        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+    ) -> None:
+        """Page the in-flight lists over the window; a watched run in none of them and not
+        settled has ended some other way (or was never in the window): fetch it once."""
+        group = self._groups.get(primitive.name, {})
+        open_ = [w for w in window.open if not w.settled and not w.busy]
+        if not open_:
+            return
         present: set[str] = set()
-        total = 0
-        for status in ACTIVE_STATUSES:
-            after: str | None = None
-            for _ in range(_MAX_PAGES):
-                scan = await self._page(primitive, status, "asc", after)
-                total += len(scan.rows)
-                for run_id, row_status, raw in scan.rows:
-                    watch = watched.get(run_id)
-                    if watch is None or watch.settled:
-                        continue
-                    present.add(run_id)
-                    if row_status != watch.status:
-                        # Only a change is decoded in full (and kept): most rows are not.
-                        with contextlib.suppress(DecodeError):
-                            watch.update(primitive.decode_row(raw))
-                after = scan.next_cursor
-                if not after:
-                    break
-        return present, total
+        earliest = min(_STAGE.get(w.status, 0) for w in open_)
+        limit = min(100, len(open_) + window.slack)
+        for status in ACTIVE_STATUSES[earliest:]:  # statuses only move forward
+            await self._scan_status(primitive, window, status, limit, present, group)
+        for watch in open_:
+            if watch.run_id not in present and watch.since < started:
+                # Ended, or completed just after the completed list was read: the next
+                # round's completed page settles the latter; the rest are then fetched.
+                watch.missing = True
+
+    async def _scan_status(
+        self,
+        primitive: Primitive[Any],
+        window: _Window,
+        status: str,
+        limit: int,
+        present: set[str],
+        group: dict[str, Watch],
+    ) -> None:
+        ordinal = window.track.ordinal
+        after = window.cursor
+        for _ in range(_CHAIN_PAGES):
+            scan = await self._page(primitive, status, "desc", after, limit)
+            lowest = window.end + 1
+            for run_id, row_status, raw in scan.rows:
+                at = ordinal.get(run_id)
+                if at is not None:
+                    lowest = min(lowest, at)
+                watch = group.get(run_id)
+                if watch is None or watch.settled:
+                    continue
+                present.add(run_id)
+                if row_status != watch.status:
+                    # Only a change is decoded in full (and kept): most rows are not.
+                    with contextlib.suppress(DecodeError):
+                        watch.update(primitive.decode_row(raw))
+            after = scan.next_cursor
+            if not after or lowest <= window.start or not scan.rows:
+                return
 
     async def _page(
-        self, primitive: Primitive[Any], status: str, order: str, after: str | None
+        self, primitive: Primitive[Any], status: str, order: str, after: str | None, limit: int
     ) -> Scan:
-        """One page (100 rows) of ``primitive``'s runs in ``status``, scanned."""
+        """One page (at most ``limit`` rows) of ``primitive``'s runs in ``status``, scanned."""
         assert self._slots is not None
-        params = {"status": status, "limit": "100", "order": order}
+        params = {"status": status, "limit": str(limit), "order": order}
         if after:
             params["after"] = after
         async with self._slots:
@@ -575,3 +612,107 @@ class Poller:
         for watch in list(self._groups.get(name, {}).values()):
             if not watch.settled:
                 watch.fail(exc)
+
+
+class _Block:
+    """Up to ``_BLOCK`` watched runs of one primitive, consecutive in creation order."""
+
+    __slots__ = ("born", "done", "ids", "next_check", "number")
+
+    def __init__(self, number: int, born: float, next_check: float) -> None:
+        self.number = number
+        self.born = born
+        self.next_check = next_check
+        self.ids: list[str] = []
+        self.done = False
+
+
+class _Window(NamedTuple):
+    """The part of a block a round reads: from its first to its last open run."""
+
+    track: _Track
+    block: _Block
+    start: int  # ordinal of the first open run
+    end: int  # ordinal of the last open run
+    cursor: str | None  # the id created just after ``end`` (``None``: the newest)
+    open: list[Watch]
+    settled: list[int]  # ordinals in the window that are no longer open, ascending
+    slack: int  # rows asked for beyond those known to be there
+
+    def settled_between(self, low: int, high: int) -> int:
+        """How many settled runs lie in ``[low, high)``."""
+        return bisect.bisect_left(self.settled, high) - bisect.bisect_left(self.settled, low)
+
+
+class _Track:
+    """The watched runs of one primitive in creation order, cut into blocks.
+
+    A run's ordinal is its place in that order (runs are admitted by creation time);
+    blocks whose runs are all settled keep only their first id (the cursor of the
+    block before them) and are forgotten once no older block is left.
+    """
+
+    __slots__ = ("blocks", "count", "ordinal")
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, _Block] = {}
+        self.ordinal: dict[str, int] = {}
+        self.count = 0
+
+    def admit(self, group: dict[str, Watch], next_check: float) -> None:
+        """Give every watched run not placed yet its ordinal and block."""
+        fresh = [w for w in group.values() if w.run_id not in self.ordinal and not w.settled]
+        fresh.sort(key=lambda w: w.born)
+        for watch in fresh:
+            number = self.count // _BLOCK
+            self.count += 1
+            block = self.blocks.get(number)
+            if block is None:
+                block = self.blocks[number] = _Block(number, watch.since, next_check)
+            self.ordinal[watch.run_id] = number * _BLOCK + len(block.ids)
+            block.ids.append(watch.run_id)
+
+    def windows(self, group: dict[str, Watch]) -> list[_Window]:
+        """This round's window of every block that has open runs; frees finished blocks."""
+        found: list[_Window] = []
+        blocks = list(self.blocks.values())
+        for i, block in enumerate(blocks):
+            if block.done:
+                continue
+            later = blocks[i + 1].ids[0] if i + 1 < len(blocks) else None
+            window = self._window(block, group, later)
+            if window is not None:
+                found.append(window)
+            elif len(block.ids) == _BLOCK and not any(
+                (w := group.get(run_id)) is not None and not w.settled for run_id in block.ids
+            ):
+                self._free(block)
+        while self.blocks and next(iter(self.blocks.values())).done:
+            block = self.blocks.pop(next(iter(self.blocks)))
+            self.ordinal.pop(block.ids[0], None)
+        return found
+
+    def _window(self, block: _Block, group: dict[str, Watch], later: str | None) -> _Window | None:
+        ids = block.ids
+        positions: list[int] = []
+        watches: list[Watch] = []
+        for j, run_id in enumerate(ids):
+            watch = group.get(run_id)
+            if watch is not None and not watch.settled and not watch.busy:
+                positions.append(j)
+                watches.append(watch)
+        if not positions:
+            return None
+        first, last = positions[0], positions[-1]
+        base = block.number * _BLOCK
+        cursor = ids[last + 1] if last + 1 < len(ids) else later
+        taken = set(positions)
+        settled = [base + j for j in range(first, last + 1) if j not in taken]
+        slack = 2 + len(watches) // 10
+        return _Window(self, block, base + first, base + last, cursor, watches, settled, slack)
+
+    def _free(self, block: _Block) -> None:
+        for run_id in block.ids[1:]:
+            self.ordinal.pop(run_id, None)
+        del block.ids[1:]
+        block.done = True
