@@ -248,6 +248,7 @@ class Report:
             "conditions": [],
             "rows": [],
             "figures": {},
+            "load": [os.getloadavg()[0]],
         }
         print(
             f"== {name}: {title}"
@@ -275,6 +276,7 @@ class Report:
         self.data["figures"][key] = value
 
     def write(self) -> Path:
+        self.data["load"].append(os.getloadavg()[0])
         path = results_dir() / f"{self.name}.json"
         path.write_text(json.dumps(self.data, indent=1))
         return path

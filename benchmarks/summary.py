@@ -34,7 +34,11 @@ def main() -> None:
     rows = [(r["name"], row) for r in results for row in r["rows"]]
     missed = sum(row["verdict"] == "MISS" for _, row in rows)
     passed = sum(row["verdict"] == "PASS" for _, row in rows)
+    loads = [x for r in results for x in r.get("load", [])]
     when = f"{first['when']}; {first['machine']}"
+    if loads:
+        span = f"{min(loads):.1f}-{max(loads):.1f}"
+        when += f"; load average {span} (1 min, at each script's start and end)"
     if markdown:
         print(f"Measured {when}, by one `nox -s bench` run.\n")
         print("| benchmark | measure | result | target | |")
