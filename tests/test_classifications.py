@@ -142,7 +142,7 @@ async def test_delete_whose_answer_was_lost_still_succeeds(
 
 async def test_list_follows_cursors_lazily(client: RetabClient, server: LocalRetab) -> None:
     ids = [(await client.classifications.create(INVOICE, CATEGORIES)).id for _ in range(7)]
-    listed = client.classifications.list(page_size=3, order="asc")
+    listed = client.classifications.list(limit=3, order="asc")
     first = await listed.__anext__()
     assert first.id == ids[0]
     assert len(server.by_operation("list")) == 1  # only the first page so far
@@ -178,7 +178,7 @@ async def test_list_filters_are_sent(client: RetabClient, server: LocalRetab) ->
 
 async def test_pages_and_list_page(client: RetabClient) -> None:
     ids = [(await client.classifications.create(INVOICE, CATEGORIES)).id for _ in range(5)]
-    pages = [p async for p in client.classifications.list(page_size=2).pages()]
+    pages = [p async for p in client.classifications.list(limit=2).pages()]
     assert [len(p.data) for p in pages] == [2, 2, 1]
     page = await client.classifications.list_page(limit=2, order="asc")
     assert [r.id for r in page.data] == ids[:2] and page.next_cursor == ids[1]
@@ -194,8 +194,8 @@ async def test_pages_and_list_page(client: RetabClient) -> None:
     "kwargs",
     [
         {"order": "newest"},
-        {"page_size": 0},
-        {"page_size": 101},
+        {"limit": 0},
+        {"limit": 101},
         {"status": "done"},
         {"from_date": "2026-02-30"},
         {"to_date": "yesterday"},

@@ -598,7 +598,7 @@ async def _list(client: RetabClient, status: str | None, limit: int, out: Output
     if not 1 <= limit <= 10_000:
         raise UsageError("--limit must be from 1 to 10000")
     records: list[Classification] = []
-    async for record in client.classifications.list(status=status, page_size=min(limit, 100)):
+    async for record in client.classifications.list(status=status, limit=min(limit, 100)):
         records.append(record)
         if len(records) >= limit:
             break

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -40,7 +41,16 @@ if TYPE_CHECKING:
     from .._runs.checkpoint import CheckpointMode
     from .._runs.poller import Poller
 
-__all__ = ["DateLike", "Order", "Paginator", "Query", "RunResource", "new_idempotency_key"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DateLike",
+    "Order",
+    "Paginator",
+    "Query",
+    "RunResource",
+    "new_idempotency_key",
+    "page_size_of",
+]
 
 _T = TypeVar("_T")
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)  # a primitive's typed create options
@@ -49,6 +59,8 @@ Order = Literal["asc", "desc"]
 DateLike = dt.date | str
 Query = list[tuple[str, str]]
 """Query parameters in order; a key may repeat (``document_type=a&document_type=b``)."""
+DEFAULT_PAGE_SIZE = 100
+"""Records per page of ``list()`` when neither ``limit`` nor ``page_size`` is given."""
 
 
 class RunResource(Generic[R, OptionsT]):
@@ -310,7 +322,9 @@ class RunResource(Generic[R, OptionsT]):
         if order not in ("asc", "desc"):
             raise UsageError(f"order must be 'asc' or 'desc', not {order!r}")
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
-            raise UsageError(f"page size must be an integer from 1 to 100, not {limit!r}")
+            raise UsageError(
+                f"limit (the page size) must be an integer from 1 to 100, not {limit!r}"
+            )
         query: Query = [("order", order), ("limit", str(limit))]
         if status is not None:
             if not self.primitive.list_status_filter:
@@ -340,11 +354,16 @@ async def _run_block(starting: Awaitable[RunHandle[R]]) -> AsyncIterator[RunHand
 
 
 class Paginator(Generic[_T]):
-    """An async iterator over every record of a list, one page request at a time.
+    """What ``list()`` returns: awaitable for the first page, async-iterable for every record.
 
-    Nothing is held between pages, so leaving the loop early leaks nothing.
-    Rows that do not decode (legacy records) are logged, counted in ``skipped``
-    and kept in ``invalid``.
+    ``page = await client.classifications.list(limit=10)`` sends one request and
+    returns that :class:`Page` (``page.data``, ``page.next_cursor``); each ``await``
+    sends it again, and leaves the iteration below untouched.
+
+    ``async for record in client.classifications.list(): ...`` yields every matching
+    record, fetching the next page only when the current one is used up. Nothing is
+    held between pages, so leaving the loop early leaks nothing. Rows that do not
+    decode (legacy records) are logged, counted in ``skipped`` and kept in ``invalid``.
     """
 
     def __init__(self, fetch: Callable[[str | None], Awaitable[Page[_T]]]) -> None:
@@ -358,6 +377,14 @@ class Paginator(Generic[_T]):
     def skipped(self) -> int:
         """Rows skipped because they did not decode."""
         return len(self.invalid)
+
+    def __await__(self) -> Generator[Any, None, Page[_T]]:
+        return self._first_page().__await__()
+
+    async def _first_page(self) -> Page[_T]:
+        page = await self._fetch(None)
+        _log_invalid(page)
+        return page
 
     def __aiter__(self) -> Paginator[_T]:
         return self
@@ -374,9 +401,8 @@ class Paginator(Generic[_T]):
         if self._exhausted:
             return None
         page = await self._fetch(self._after)
-        if page.invalid:
-            self.invalid.extend(page.invalid)
-            _log.warning("skipped %d list rows that did not decode", len(page.invalid))
+        self.invalid.extend(page.invalid)
+        _log_invalid(page)
         self._after = page.next_cursor
         self._exhausted = self._after is None
         return page
@@ -385,6 +411,29 @@ class Paginator(Generic[_T]):
         """Iterate whole pages instead of records."""
         while (page := await self._next_page()) is not None:
             yield page
+
+
+def _log_invalid(page: Page[Any]) -> None:
+    if page.invalid:
+        _log.warning("skipped %d list rows that did not decode", len(page.invalid))
+
+
+def page_size_of(limit: int | None, page_size: int | None) -> int:
+    """The page size of a ``list()`` call: ``limit``, or the deprecated ``page_size``.
+
+    Raises :class:`UsageError` when both are given; warns (``DeprecationWarning``,
+    pointing at the caller of ``list()``) when ``page_size`` is.
+    """
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE if limit is None else limit
+    if limit is not None:
+        raise UsageError("pass limit= (the page size) alone; page_size= is its deprecated name")
+    warnings.warn(
+        "page_size= is deprecated; pass limit= instead (the same page size)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return page_size
 
 
 def _may_have_started(exc: RetabError) -> bool:

@@ -17,7 +17,7 @@ from .._errors import UsageError
 from .._models.common import Category, Classification, Page
 from .._runs.handle import RunHandle
 from .._runs.primitive import CLASSIFICATIONS
-from .base import DateLike, Order, Paginator, RunResource
+from .base import DateLike, Order, Paginator, RunResource, page_size_of
 
 if TYPE_CHECKING:
     from .._runs.batch import Batch, FailurePolicy, ProgressCallback
@@ -215,13 +215,20 @@ class Classifications(RunResource[Classification, ClassificationOptions]):
         from_date: DateLike | None = None,
         to_date: DateLike | None = None,
         order: Order = "desc",
-        page_size: int = 100,
+        limit: int | None = None,
+        page_size: int | None = None,
     ) -> Paginator[Classification]:
-        """Every matching classification, fetched page by page as you iterate.
+        """Matching classifications: ``await`` it for the first page, iterate it for all.
 
-        ``async for c in client.classifications.list(status="completed"): ...``;
-        ``.pages()`` iterates whole pages instead. Arguments are checked now:
-        :class:`UsageError` for a bad status, order, page size or date.
+        ``page = await client.classifications.list(limit=10)`` is one request;
+        ``async for c in client.classifications.list(status="completed"): ...`` fetches
+        page after page as you iterate (``.pages()`` iterates whole pages instead).
+        ``limit`` is the page size (1-100, default 100), as in other SDKs: it does not
+        cap the records ``async for`` yields, and ``await`` returns one page of that
+        size. ``page_size`` is its deprecated name (a ``DeprecationWarning``; both at
+        once: :class:`UsageError`).
+        Arguments are checked now: :class:`UsageError` for a bad status, order, limit
+        or date.
         """
         query = self._query(
             status=status,
@@ -229,7 +236,7 @@ class Classifications(RunResource[Classification, ClassificationOptions]):
             from_date=from_date,
             to_date=to_date,
             order=order,
-            limit=page_size,
+            limit=page_size_of(limit, page_size),
         )
         return self._paginate(query)
 

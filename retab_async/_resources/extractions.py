@@ -28,7 +28,15 @@ from .._models.extractions import (
 from .._models.schemas import SchemaLike, load_json_schema
 from .._runs.handle import RunHandle
 from .._runs.primitive import EXTRACTIONS, decode_with
-from .base import DateLike, Order, Paginator, Query, RunResource, new_idempotency_key
+from .base import (
+    DateLike,
+    Order,
+    Paginator,
+    Query,
+    RunResource,
+    new_idempotency_key,
+    page_size_of,
+)
 
 if TYPE_CHECKING:
     from .._http.pipeline import Pipeline
@@ -277,18 +285,28 @@ class Extractions(RunResource[Extraction, ExtractionOptions]):
         from_date: DateLike | None = None,
         to_date: DateLike | None = None,
         order: Order = "desc",
-        page_size: int = 100,
+        limit: int | None = None,
+        page_size: int | None = None,
     ) -> Paginator[Extraction]:
-        """Every matching extraction, fetched page by page as you iterate.
+        """Matching extractions: ``await`` it for the first page, iterate it for all.
+
+        ``page = await client.extractions.list(limit=10)`` is one request;
+        ``async for e in client.extractions.list(): ...`` fetches page after page as
+        you iterate (``.pages()`` iterates whole pages instead).
+        ``limit`` is the page size (1-100, default 100), as in other SDKs: it does not
+        cap the records ``async for`` yields, and ``await`` returns one page of that
+        size. ``page_size`` is its deprecated name (a ``DeprecationWarning``; both at
+        once: :class:`UsageError`).
 
         ``document_type`` may be one type or several (``["pdf", "png"]``); ``metadata``
         matches runs created with those metadata. Arguments are checked now:
-        :class:`UsageError` for a bad status, order, page size, date or filter.
+        :class:`UsageError` for a bad status, order, limit, date or filter.
         """
+        size = page_size_of(limit, page_size)
         query = self._filters(
             status, filename, filename_contains, document_type, metadata, from_date, to_date
         )
-        return self._paginate(self._with_order(query, order, page_size))
+        return self._paginate(self._with_order(query, order, size))
 
     async def list_page(
         self,

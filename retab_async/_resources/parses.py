@@ -17,7 +17,7 @@ from .._models.common import Page
 from .._models.parses import Parse, ParseOptions, TableParsingFormat, build_parse_body
 from .._runs.handle import RunHandle
 from .._runs.primitive import PARSES
-from .base import DateLike, Order, Paginator, RunResource
+from .base import DateLike, Order, Paginator, RunResource, page_size_of
 
 if TYPE_CHECKING:
     from .._runs.batch import Batch, FailurePolicy, ProgressCallback
@@ -147,11 +147,19 @@ class Parses(RunResource[Parse, ParseOptions]):
         from_date: DateLike | None = None,
         to_date: DateLike | None = None,
         order: Order = "desc",
-        page_size: int = 100,
+        limit: int | None = None,
+        page_size: int | None = None,
     ) -> Paginator[Parse]:
-        """Every matching parse, fetched page by page as you iterate.
+        """Matching parses: ``await`` it for the first page, iterate it for all.
 
-        Arguments are checked now: :class:`UsageError` for a bad order, page size or date.
+        ``page = await client.parses.list(limit=10)`` is one request;
+        ``async for p in client.parses.list(): ...`` fetches page after page as you
+        iterate (``.pages()`` iterates whole pages instead).
+        ``limit`` is the page size (1-100, default 100), as in other SDKs: it does not
+        cap the records ``async for`` yields, and ``await`` returns one page of that
+        size. ``page_size`` is its deprecated name (a ``DeprecationWarning``; both at
+        once: :class:`UsageError`).
+        Arguments are checked now: :class:`UsageError` for a bad order, limit or date.
         """
         query = self._query(
             status=None,
@@ -159,7 +167,7 @@ class Parses(RunResource[Parse, ParseOptions]):
             from_date=from_date,
             to_date=to_date,
             order=order,
-            limit=page_size,
+            limit=page_size_of(limit, page_size),
         )
         return self._paginate(query)
 

@@ -85,7 +85,7 @@ async def listing(client: RetabClient, server: LocalRetab) -> Counter[str]:
     await _seed_runs(server, 7)
 
     async def walk() -> None:
-        found = [c.id async for c in client.classifications.list(page_size=2)]
+        found = [c.id async for c in client.classifications.list(limit=2)]
         assert len(found) == 7
 
     for _ in range(4):

@@ -26,7 +26,7 @@ def _fds() -> int:
 async def _early_list_break(client: RetabClient) -> None:
     for _ in range(5):
         await client.classifications.create(INVOICE, CATEGORIES)
-    async for _ in client.classifications.list(page_size=2):
+    async for _ in client.classifications.list(limit=2):
         break
 
 
