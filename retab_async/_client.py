@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +36,16 @@ DEFAULT_BASE_URL = "https://api.retab.com"
 class RetabClient:
     """An async client for the Retab API.
 
-    Use it as an async context manager::
+    Use it as an async context manager (the recommended form)::
 
         async with RetabClient() as client:
             result = await client.classifications.create("invoice.pdf", ["invoice", "receipt"])
+
+    or without one, as ``httpx.AsyncClient`` and ``AsyncOpenAI`` allow: the first
+    request opens the client in the running event loop, and ``await client.aclose()``
+    closes it. A client garbage-collected while open emits a ``ResourceWarning``
+    ("unclosed RetabClient"). A closed client stays closed: using it raises
+    :class:`ClientStateError`.
 
     Args:
         api_key: the API key; defaults to ``$RETAB_API_KEY``.
@@ -127,6 +135,17 @@ class RetabClient:
     def __repr__(self) -> str:
         return f"<RetabClient {self.base_url} {self.state}>"
 
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # ``_warn`` is bound now: module globals may be gone when this runs at exit.
+        pipeline = self.__dict__.get("_pipeline")
+        if pipeline is not None and pipeline.state == "open":
+            _warn(
+                f"unclosed {self!r}: use 'async with RetabClient() as client' "
+                "or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+            )
+
     @property
     def state(self) -> State:
         """``"unopened"``, ``"open"`` or ``"closed"``."""
@@ -156,7 +175,8 @@ class RetabClient:
     # -- lifecycle --------------------------------------------------------------
 
     async def open(self) -> RetabClient:
-        """Open the HTTP session. ``async with`` does this for you.
+        """Open the HTTP session. ``async with`` does this for you, and so does the
+        first request of a client never opened.
 
         Raises :class:`ClientStateError` if the client is open or closed already.
         """

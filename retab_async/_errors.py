@@ -6,7 +6,7 @@
     ├── UsageError                  bad arguments, caught before anything is sent
     │   ├── DocumentError           a document that cannot be read or sent
     │   └── TokenError              a run token that is malformed, tampered with or foreign
-    ├── ClientStateError            a client used unopened, closed, or from another event loop
+    ├── ClientStateError            a client used after it was closed, or from another event loop
     ├── TransportError              no HTTP response was received
     │   ├── ConnectError            the connection could not be made or was dropped
     │   └── RequestTimeout          the per-request timeout (or the retry budget) elapsed
@@ -100,8 +100,9 @@ class TokenError(UsageError):
 
 
 class ClientStateError(RetabError, RuntimeError):
-    """The client cannot be used here: it was never entered, it was closed already, or
-    it was opened in another event loop (a client belongs to the loop that opened it)."""
+    """The client cannot be used here: it was closed already (a closed client stays
+    closed), or it was opened in another event loop (a client belongs to the loop
+    that opened it, with ``async with``, ``open()`` or its first request)."""
 
 
 class TransportError(RetabError):

@@ -10,6 +10,7 @@ import pytest
 
 from retab_async import (
     ClientStateError,
+    ConnectError,
     RetabClient,
     RetryPolicy,
     TokenError,
@@ -86,8 +87,6 @@ def test_repr_shows_no_key() -> None:
 async def test_lifecycle_states(server: LocalRetab) -> None:
     client = make_client(server)
     assert client.state == "unopened"
-    with pytest.raises(ClientStateError, match="not open"):
-        await client.classifications.get("clss_1")
     async with client:
         assert client.state == "open"
         with pytest.raises(ClientStateError, match="cannot open"):
@@ -98,6 +97,120 @@ async def test_lifecycle_states(server: LocalRetab) -> None:
     with pytest.raises(ClientStateError):
         await client.open()
     await client.aclose()  # idempotent
+    assert server.requests == []
+
+
+# -- opening lazily, without ``async with`` ------------------------------------------
+
+SCHEMA = {"type": "object", "properties": {"number": {"type": "integer"}}}
+
+
+async def _get(client: RetabClient, run_id: str) -> object:
+    return await client.classifications.get(run_id)
+
+
+async def _wait(client: RetabClient, run_id: str) -> object:
+    return await client.classifications.handle(run_id).wait(timeout=5)
+
+
+async def _list(client: RetabClient, run_id: str) -> object:
+    return [c.id async for c in client.classifications.list(limit=1)]
+
+
+async def _create(client: RetabClient, run_id: str) -> object:
+    return await client.classifications.create(INVOICE, CATEGORIES)
+
+
+async def _start(client: RetabClient, run_id: str) -> object:
+    return await (await client.classifications.start(INVOICE, CATEGORIES)).wait(timeout=5)
+
+
+async def _stream(client: RetabClient, run_id: str) -> object:
+    async with client.extractions.stream(INVOICE, SCHEMA) as events:
+        return [event async for event in events]
+
+
+FIRST_USES = {
+    "get": _get,
+    "wait": _wait,
+    "list": _list,
+    "create": _create,
+    "start": _start,
+    "stream": _stream,
+}
+
+
+@pytest.mark.parametrize("use", sorted(FIRST_USES))
+async def test_the_first_use_opens_the_client_lazily(server: LocalRetab, use: str) -> None:
+    async with make_client(server) as setup:
+        run_id = (await setup.classifications.create(INVOICE, CATEGORIES)).id
+    client = make_client(server)
+    try:
+        await FIRST_USES[use](client, run_id)
+        assert client.state == "open"
+        session = client._transport._session
+        await client.classifications.get(run_id)
+        assert client._transport._session is session  # opened once, reused
+    finally:
+        await client.aclose()
+    assert client.state == "closed" and client._transport._session is None
+    with pytest.raises(ClientStateError, match="closed"):
+        await FIRST_USES[use](client, run_id)  # a closed client stays closed
+    with pytest.raises(ClientStateError, match="cannot open"):
+        await client.open()
+
+
+async def test_concurrent_first_requests_open_one_session(server: LocalRetab) -> None:
+    client = make_client(server)
+    opened: list[object] = []
+    transport_open = client._transport.open
+
+    async def counting_open() -> None:
+        await transport_open()
+        opened.append(client._transport._session)
+
+    client._transport.open = counting_open  # type: ignore[method-assign]
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(client.classifications.list_page)
+    finally:
+        await client.aclose()
+    assert len(opened) == 1
+    assert len(server.by_operation("list")) == 10
+
+
+async def test_a_client_never_closed_warns_when_collected(server: LocalRetab) -> None:
+    client = make_client(server)
+    await client.classifications.list_page()
+    transport = client._transport  # held here, so that only the client is collected below
+    held = [client]
+    del client
+
+    def drop() -> None:
+        held.clear()
+        gc.collect()
+
+    with pytest.warns(ResourceWarning, match=r"unclosed <RetabClient http://\S+ open>"):
+        drop()
+    await transport.close()
+
+
+async def test_closed_or_never_opened_clients_do_not_warn(server: LocalRetab) -> None:
+    never = make_client(server)
+    closed = make_client(server)
+    await closed.classifications.list_page()
+    await closed.aclose()
+    del never, closed
+    gc.collect()  # a warning would be an error here
+
+
+async def test_closing_a_client_never_opened_closes_it_for_good(server: LocalRetab) -> None:
+    client = make_client(server)
+    await client.aclose()
+    assert client.state == "closed"
+    with pytest.raises(ClientStateError, match="closed"):
+        await client.classifications.list_page()
     assert server.requests == []
 
 
@@ -179,6 +292,21 @@ def test_a_client_used_from_another_event_loop_says_so() -> None:
                 asyncio.run(use())
         assert client.state == "open"
         home.run_until_complete(client.aclose())  # its own loop can still close it
+        assert client.state == "closed"
+    finally:
+        home.close()
+
+
+def test_a_client_opened_lazily_belongs_to_that_event_loop() -> None:
+    client = RetabClient("sk", "http://127.0.0.1:9", retry=RetryPolicy.never())
+    home = asyncio.new_event_loop()
+    try:
+        with pytest.raises(ConnectError):  # nothing listens there, but the client opened
+            home.run_until_complete(client.classifications.get("clss_1"))
+        assert client.state == "open"
+        with pytest.raises(ClientStateError, match="opened in another event loop"):
+            asyncio.run(client.classifications.list_page())
+        home.run_until_complete(client.aclose())
         assert client.state == "closed"
     finally:
         home.close()

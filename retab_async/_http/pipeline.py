@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
 from .._clock import SYSTEM_CLOCK, Clock
@@ -90,6 +90,19 @@ class Pipeline:
         self.state = "closed"
         await self.transport.close()
 
+    async def ensure_open(self) -> Transport:
+        """The transport, opening the pipeline first if it never was (in the running loop,
+        which it then belongs to): what lets a client be used without ``async with``.
+
+        Raises :class:`ClientStateError` for a closed pipeline, or one opened in another
+        event loop.
+        """
+        if self.state == "unopened":
+            # Transport.open() never suspends, so tasks that all start with their first
+            # request cannot interleave here and open two sessions.
+            await self.open()
+        return self.require_open()
+
     def require_open(self) -> Transport:
         """The transport, or :class:`ClientStateError` naming why requests cannot be sent
         (not opened yet, closed, or opened in another event loop)."""
@@ -139,11 +152,14 @@ class Pipeline:
         must carry that id. ``bypass_pause`` sends it even while the client is paused
         by a ``Retry-After`` (for cancels).
 
+        The first request of a pipeline never opened opens it (:meth:`ensure_open`).
+
         Raises :class:`ClientStateError`, :class:`TransportError` subclasses,
         :class:`APIStatusError` subclasses, :class:`DecodeError`, or
         :class:`ProtocolError` (a redirect, or a record of another id).
         """
-        transport = self.require_open()
+        # The open pipeline's path has no extra await.
+        transport = self.require_open() if self.state == "open" else await self.ensure_open()
         per_attempt = self.timeout if timeout is None else timeout
 
         async def attempt(number: int, budget: float | None) -> _T:
@@ -170,7 +186,8 @@ class Pipeline:
         finally:
             self.in_flight -= 1
 
-    def stream(
+    @asynccontextmanager
+    async def stream(
         self,
         method: str,
         path: str,
@@ -178,15 +195,18 @@ class Pipeline:
         body: bytes,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Send a request whose answer is read as it arrives (see :meth:`Transport.stream`).
 
         Sent once: a stream is not retried, since what was read of it cannot be
-        taken back. Raises :class:`ClientStateError` at once when the client is not
-        open; the rest as :meth:`request` does, when the block is entered.
+        taken back. Opens a pipeline never opened; raises :class:`ClientStateError`
+        and the rest as :meth:`request` does, when the block is entered.
         """
-        transport = self.require_open()
-        return transport.stream(method, path, body=body, headers=headers, timeout=timeout)
+        transport = await self.ensure_open()
+        async with transport.stream(
+            method, path, body=body, headers=headers, timeout=timeout
+        ) as chunks:
+            yield chunks
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this pipeline for ``seconds`` (what a 429 does)."""

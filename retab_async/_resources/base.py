@@ -95,7 +95,7 @@ class RunResource(Generic[R, OptionsT]):
         idempotency_key: str | None,
     ) -> R:
         key = new_idempotency_key(idempotency_key)
-        self._pipeline.require_open()  # before reading a document for nothing
+        await self._pipeline.ensure_open()  # before reading a document for nothing
         body = await self._body(document, options, background=background)
         if not background:
             return await self._send_create(body, key, background=False)
@@ -116,7 +116,7 @@ class RunResource(Generic[R, OptionsT]):
         cleaned up (nobody else could reach its run)."""
         key = new_idempotency_key(idempotency_key)
         born = self._pipeline.clock.now()
-        self._pipeline.require_open()
+        await self._pipeline.ensure_open()
         body = await self._body(document, options, background=True)
         on_cancel = owned or idempotency_key is None
         record = await self._create_in_background(body, key, on_cancel=on_cancel, on_error=owned)

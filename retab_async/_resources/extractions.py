@@ -386,7 +386,7 @@ class ExtractionStream:
         return self._events
 
     async def _read(self) -> AsyncGenerator[ExtractionPartial | Extraction, None]:
-        self._pipeline.require_open()
+        await self._pipeline.ensure_open()
         mime = await to_mime_data(self._document)
         body = build_extraction_body(self._options, mime, stream=True)
         headers = {"Idempotency-Key": self.idempotency_key}

@@ -134,7 +134,7 @@ class RunHandle(Generic[R]):
             raise UsageError(f"cancel_grace must be >= 0 seconds, not {cancel_grace!r}")
         if self.done and self._full:
             return self._record  # type: ignore[return-value]
-        self._pipeline.require_open()  # a clear error for a closed client or another loop
+        await self._pipeline.ensure_open()  # a clear error for a closed client or another loop
         clock = self._pipeline.clock
         started = clock.now()
         poller = self._poller
