@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from retab_async import PollPolicy, RetabClient, RetryPolicy
 from retab_async.testing import LocalRetab
@@ -14,6 +15,17 @@ from retab_async.testing._pytest_plugin import FIXTURE_DEFAULTS, server_options
 INVOICE = ("invoice.txt", b"INVOICE 42. Amount due 300 EUR, payment due in 30 days.")
 RECEIPT = ("receipt.txt", b"RECEIPT. Paid by card. Thank you for your purchase.")
 CATEGORIES = ["invoice", "receipt", "letter"]
+
+# Property tests draw the same examples on every run and never time an example: a
+# loaded machine changes how long the suite takes, never what it finds.
+settings.register_profile(
+    "retab-async",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile("retab-async")
 
 FAST_POLL = PollPolicy(min_interval=0.005, max_interval=0.05, not_found_grace=2.0)
 

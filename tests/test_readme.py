@@ -42,6 +42,7 @@ def test_readme_block_runs(block: Snippet, base_url: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.subprocess
+@pytest.mark.timeout(600)  # one mypy run over every block: minutes on a loaded machine
 def test_readme_and_site_blocks_pass_mypy_strict(tmp_path: Path) -> None:
     site = [block for page in _snippets.site_pages() for block in _snippets.snippets(page)]
     out = _snippets.mypy_strict([*BLOCKS, *site], tmp_path)
