@@ -78,7 +78,8 @@ async def test_a_left_scope_leaves_no_timer_and_time_never_goes_back() -> None:
 
 async def test_wait_timeout_is_decided_by_the_clock() -> None:
     clock = ManualClock()
-    policy = PollPolicy(jitter=0.0)  # 0.05 s apart at first, then 15% of the run's age
+    # 0.05 s apart at first, then 15% of the run's age
+    policy = PollPolicy(jitter=0.0, min_interval=0.05, growth=0.15, max_interval=5.0)
     async with (
         LocalRetab(run_time=30, clock=clock) as server,
         make_client(server, clock=clock, poll=policy) as client,

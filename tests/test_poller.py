@@ -89,7 +89,8 @@ async def test_two_handles_on_one_run_share_its_polls(
         tg.start_soon(handle.wait)
         tg.start_soon(twin.wait)
     gets = server.by_operation("get")
-    assert len([g for g in gets if g.query == [("include_output", "true")]]) == 1
+    assert len([g for g in gets if g.query == [("include_output", "true")]]) == len(gets)
+    assert client.poller.stats.final_fetches == 0  # the poll that saw it completed ended it
     assert twin.record == handle.record
 
 
@@ -262,3 +263,11 @@ async def test_a_run_the_lists_never_show_gets_the_404_grace_then_fails() -> Non
     ghost_gets = [g for g in server.by_operation("get") if g.path.endswith("clss_never_created")]
     assert 2 <= len(ghost_gets) <= LISTED.not_found_limit + 1  # retried within the grace
     assert all(g.status == 404 for g in ghost_gets)
+
+
+def test_presets_trade_requests_for_lag() -> None:
+    default, fast, cheap = PollPolicy(), PollPolicy.low_latency(), PollPolicy.economical()
+    for age in (0.0, 0.5, 2.0, 10.0, 60.0):
+        assert fast.base_interval(age) <= default.base_interval(age) <= cheap.base_interval(age)
+    assert fast.list_interval < default.list_interval < cheap.list_interval
+    assert default.base_interval(1.0) == 0.25 and default.base_interval(60.0) == 2.0

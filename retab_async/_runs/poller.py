@@ -9,7 +9,7 @@ pauses every request of the client (see the transport).
 Two ways to observe runs, picked per primitive and re-evaluated as runs come
 and go (``PollPolicy.strategy="auto"``):
 
-* **get**: one ``GET ?include_output=false`` per run, spaced by an interval that
+* **get**: one ``GET`` per run, spaced by an interval that
   grows with the run's age (``growth`` x age, between ``min_interval`` and
   ``max_interval``), so short runs are seen early and long runs cost little.
 * **list**: when many runs of one primitive are waited on, rounds every
@@ -27,8 +27,10 @@ and go (``PollPolicy.strategy="auto"``):
   its age (``PollPolicy.check_interval``); a run missing from them, and still
   missing from the next round's completed rows, is fetched once.
 
-Per-run polls ask for ``include_output=false``; a completed run's output is read
-once, at the end (D9). Failed and cancelled runs need no second request.
+Per-run polls ask for the output (``PollPolicy.poll_output``): while a run is in
+flight its output is a placeholder, so the record is no larger with it, and the
+poll that finds the run completed ends it, one request earlier than a light poll
+followed by a full fetch (D9, still available with ``poll_output=False``).
 
 Every decision by elapsed time (a run's age, when the next poll or list round is
 due, the ``404`` grace, the rate limiter) reads the client's :class:`Clock`, so a
@@ -398,12 +400,12 @@ class Poller:
 
     # -- one run at a time ------------------------------------------------------
 
-    async def _request(self, watch: Watch, *, full: bool) -> Any:
+    async def _request(self, watch: Watch, *, output: bool, final: bool) -> Any:
         assert self._slots is not None
         async with self._slots:
             await self._limiter.acquire()
             primitive = watch.primitive
-            if full:
+            if final:
                 self.stats.final_fetches += 1
             else:
                 self.stats.gets += 1
@@ -411,21 +413,23 @@ class Poller:
                 "GET",
                 primitive.record_path(watch.run_id),
                 primitive.decode,
-                params={"include_output": "true" if full else "false"},
+                params={"include_output": "true" if output else "false"},
                 timeout=self.policy.request_timeout,
                 retry=_ONCE,
                 expect_id=watch.run_id,
             )
 
     async def _poll(self, watch: Watch, full: bool = False) -> None:
-        """Poll one run (in full when asked, or once it is known terminal); a light poll
-        that finds it completed fetches it once more, with its output."""
+        """Poll one run (a final fetch when asked, or once it is known terminal). With
+        ``PollPolicy.poll_output`` every poll asks for the output, so the poll that finds
+        the run completed ends it; otherwise that poll is followed by one full fetch."""
         try:
-            full = full or watch.status in TERMINAL_STATUSES
-            record = await self._request(watch, full=full)
+            final = full or watch.status in TERMINAL_STATUSES
+            output = final or self.policy.poll_output
+            record = await self._request(watch, output=output, final=final)
             watch.not_found = 0
-            if not full and record.status == "completed":
-                record = await self._request(watch, full=True)
+            if not output and record.status == "completed":
+                record = await self._request(watch, output=True, final=True)
             if record.status in TERMINAL_STATUSES:
                 watch.settle(record)
                 return
