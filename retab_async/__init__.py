@@ -84,6 +84,8 @@ from ._runs.handle import RunWatch as RunWatch
 from ._runs.polling import PollPolicy as PollPolicy
 from ._runs.polling import PollStats as PollStats
 from ._runs.primitive import Primitive as Primitive
+from ._runs.waiting import as_completed as as_completed
+from ._runs.waiting import wait_all as wait_all
 from ._status import TERMINAL_STATUSES as TERMINAL_STATUSES
 from ._status import RunStatus as RunStatus
 from ._status import is_terminal as is_terminal
@@ -161,9 +163,11 @@ __all__ = [
     "ValidationItem",
     "WaitTimeout",
     "__version__",
+    "as_completed",
     "decode_output",
     "is_terminal",
     "load_json_schema",
+    "wait_all",
 ]
 
 
