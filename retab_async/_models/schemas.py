@@ -71,8 +71,22 @@ def load_json_schema(schema: SchemaLike) -> dict[str, Any]:
             f"json_schema must be a dict, a JSON-schema file path or a type, "
             f"not {type(schema).__name__}"
         )
+    result = _root_resolved(result)
     _check_object_schema(result, origin)
     return result
+
+
+def _root_resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema whose root is a local ``$ref`` (as ``msgspec.json.schema`` writes them)
+    with the root resolved; its ``$defs`` stay for the references inside."""
+    ref, defs = schema.get("$ref"), schema.get("$defs")
+    if not (isinstance(ref, str) and isinstance(defs, dict) and ref.startswith(_DEFS_PREFIX)):
+        return schema
+    target = defs.get(ref[len(_DEFS_PREFIX) :])
+    if not isinstance(target, dict):
+        return schema
+    siblings = {key: value for key, value in schema.items() if key != "$ref"}
+    return {**target, **siblings}
 
 
 def _plain_copy(schema: Mapping[str, Any]) -> dict[str, Any]:

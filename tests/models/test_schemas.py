@@ -85,6 +85,15 @@ def test_file_path(tmp_path: Path, as_path: Any) -> None:
     assert load_json_schema(as_path(path)) == SIMPLE
 
 
+def test_a_schema_file_written_by_msgspec_has_its_root_resolved(tmp_path: Path) -> None:
+    path = tmp_path / "invoice.schema.json"
+    path.write_bytes(msgspec.json.encode(msgspec.json.schema(Invoice)))
+    schema = load_json_schema(path)
+    assert "$ref" not in schema and schema["type"] == "object"
+    assert schema["required"] == ["number", "kind", "lines", "total"]
+    assert "$defs" in schema  # the references inside still resolve
+
+
 def test_struct_type_gives_a_self_contained_object_schema() -> None:
     schema = load_json_schema(Invoice)
     assert schema["type"] == "object" and "$defs" not in schema and _refs(schema) == []
