@@ -271,3 +271,21 @@ def test_presets_trade_requests_for_lag() -> None:
         assert fast.base_interval(age) <= default.base_interval(age) <= cheap.base_interval(age)
     assert fast.list_interval < default.list_interval < cheap.list_interval
     assert default.base_interval(1.0) == 0.25 and default.base_interval(60.0) == 2.0
+
+
+async def test_the_last_runs_of_many_stay_in_list_rounds() -> None:
+    # 40 runs of 0.5-12 s: as they end, per-run polls look cheaper than rounds (the
+    # oldest would be polled every 2 s), but rounds go on while 5 or more are left.
+    clock = ManualClock()
+    policy = PollPolicy(jitter=0.0)
+    async with (
+        LocalRetab(run_time=(0.5, 12.0), seed=3, clock=clock) as server,
+        make_client(server, poll=policy, clock=clock) as client,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(40)]
+        outcomes = await _wait_all(clock, client, handles)
+        stats = client.poller.stats
+    assert all(o.category == "invoice" for o in outcomes)  # type: ignore[attr-defined]
+    polled = {g.path for g in server.by_operation("get")}
+    assert len(polled) < policy.list_min_runs / 4  # only the last few runs
+    assert stats.results_from_lists + len(polled) == 40 and stats.list_rounds > 0

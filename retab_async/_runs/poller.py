@@ -368,6 +368,10 @@ class Poller:
         self._decided[name] = now
         use_list = self._list_is_cheaper(group, now)
         was = self._list_mode.get(name, False)
+        if was and not use_list and self._keeps_listing(group):
+            # The last runs of many are the slowest: per-run polls, spaced for their
+            # age, would see them seconds late; a round per block costs a few requests.
+            use_list = True
         if use_list != was:
             self._list_mode[name] = use_list
             self.stats.strategy[name] = "list" if use_list else "get"
@@ -377,6 +381,11 @@ class Poller:
             else:
                 for watch in group.values():
                     self._schedule(watch, self.policy.interval(now - watch.born))
+
+    def _keeps_listing(self, group: dict[str, Watch]) -> bool:
+        """Whether rounds already running go on although gets look cheaper: while a
+        quarter of ``list_min_runs`` is still waited on (``auto`` strategy only)."""
+        return self.policy.strategy == "auto" and 4 * len(group) >= self.policy.list_min_runs
 
     def _list_is_cheaper(self, group: dict[str, Watch], now: float) -> bool:
         strategy = self.policy.strategy
