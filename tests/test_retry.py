@@ -39,7 +39,7 @@ def test_policy_validation_and_backoff() -> None:
         (FaultConfig(rate_limit=1.0, retry_after=0), RateLimitError),
         (FaultConfig(disconnect=1.0), ConnectError),
         (FaultConfig(truncated=1.0), DecodeError),
-        (FaultConfig(slow=1.0, slow_seconds=1.0), RequestTimeout),
+        (FaultConfig(slow=1.0, slow_seconds=4.0), RequestTimeout),
     ],
     ids=["5xx", "429", "disconnect", "truncated", "slow"],
 )
@@ -47,7 +47,11 @@ async def test_transient_faults_are_retried_then_raised(
     server: LocalRetab, fault: FaultConfig, error: type[Exception]
 ) -> None:
     server.set_faults(fault)
-    async with make_client(server, retry=RetryPolicy.for_tests(attempts=3), timeout=0.2) as client:
+    # Only the stalled server needs a short timeout, and it stalls far longer than that
+    # timeout: every attempt reaches the server first, however slow the machine.
+    timeout = 1.0 if fault.slow else 10.0
+    policy = RetryPolicy.for_tests(attempts=3)
+    async with make_client(server, retry=policy, timeout=timeout) as client:
         with pytest.raises(error):
             await client.classifications.list_page()
     assert len(server.by_operation("list")) == 3
