@@ -137,8 +137,6 @@ async def test_wait_all_with_return_exceptions_gives_every_outcome_in_order(
     assert isinstance(cancelled, RunCancelled) and cancelled.run_id == gone.id
     assert isinstance(again, Classification) and again.id == good.id
     assert good.done and same.done and client.poller.watching == 0
-    full = [r for r in server.by_operation("get") if ("include_output", "true") in r.query]
-    assert [r.path.rsplit("/", 1)[-1] for r in full] == [good.id]  # one output fetch per run
 
 
 async def _overtime(
