@@ -27,10 +27,11 @@ and go (``PollPolicy.strategy="auto"``):
   its age (``PollPolicy.check_interval``); a run missing from them, and still
   missing from the next round's completed rows, is fetched once.
 
-Per-run polls ask for the output (``PollPolicy.poll_output``): while a run is in
-flight its output is a placeholder, so the record is no larger with it, and the
-poll that finds the run completed ends it, one request earlier than a light poll
-followed by a full fetch (D9, still available with ``poll_output=False``).
+Per-run polls are light (``include_output=false``) and a completed run is fetched
+once, in full (D9). ``PollPolicy(poll_output=True)`` asks for the output on every
+poll instead: while a run is in flight its output is a placeholder, so the record
+is hardly larger, and the poll that finds the run completed ends it, one request
+earlier.
 
 Every decision by elapsed time (a run's age, when the next poll or list round is
 due, the ``404`` grace, the rate limiter) reads the client's :class:`Clock`, so a

@@ -36,9 +36,10 @@ class PollPolicy:
             lag stays a small fraction of a run's duration.
         jitter: random spread of each interval (a fraction of it).
         poll_output: whether per-run polls ask for the output (``include_output``).
-            An in-flight run's output is a placeholder, so such a poll costs no more,
-            and the poll that finds the run completed ends the wait; ``False`` polls
-            light and fetches a completed run once more.
+            Off by default, as the API contract has it (D9): polls are light and a
+            completed run is fetched once, in full. On, the poll that finds a run
+            completed ends the wait (one request fewer per run; an in-flight run's
+            output is only a placeholder, so such a poll costs little more).
         max_in_flight: poll requests in flight at once, for the whole client.
         max_rate: poll requests per second, for the whole client.
         strategy: ``"auto"`` (cheapest of the two), ``"get"`` or ``"list"``.
@@ -55,7 +56,7 @@ class PollPolicy:
     max_interval: float = 2.0
     growth: float = 0.25
     jitter: float = 0.1
-    poll_output: bool = True
+    poll_output: bool = False
     max_in_flight: int = 64
     max_rate: float = 5000.0
     strategy: Literal["auto", "get", "list"] = "auto"
