@@ -5,6 +5,12 @@ own: typed create options, the request body, and list filters. Everything
 else (start, handle, get, cancel, delete, list, list_page, run, map,
 pagination, idempotency keys) lives here, parameterised by the primitive's
 :class:`Primitive` description.
+
+Two classes, as primitives come in two kinds: :class:`BackgroundResource` has what
+every background run has (create, start, handle, get, cancel, run, map);
+:class:`RunResource` adds ``delete`` and listing, for primitives whose runs are
+stored and listed (``Primitive.listable``/``deletable``). File blueprints and
+schema generations build on the first, so they have no ``list``/``delete`` at all.
 """
 
 from __future__ import annotations
@@ -35,14 +41,14 @@ from .._runs.primitive import Primitive, R, check_id
 from .._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
-    from .._documents import DocumentLike
     from .._http.pipeline import Pipeline
-    from .._runs.batch import Batch, FailurePolicy, ProgressCallback
+    from .._runs.batch import Batch, FailurePolicy, InputDigest, ProgressCallback
     from .._runs.checkpoint import CheckpointMode
     from .._runs.poller import Poller
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "BackgroundResource",
     "DateLike",
     "Order",
     "Paginator",
@@ -63,12 +69,14 @@ DEFAULT_PAGE_SIZE = 100
 """Records per page of ``list()`` when neither ``limit`` nor ``page_size`` is given."""
 
 
-class RunResource(Generic[R, OptionsT]):
-    """The shared endpoints of one background primitive.
+class BackgroundResource(Generic[R, OptionsT]):
+    """The endpoints every background primitive has: create, get, cancel, runs.
 
     Subclasses set :attr:`primitive` and implement :meth:`_body`; their public
     ``create``/``start``/``run``/``map`` spell out the primitive's options and
-    call the generic ``_create``/``_start``/``_run``/``_map`` here.
+    call the generic ``_create``/``_start``/``_run``/``_map`` here. A run's input
+    is what ``_body`` takes: one document for most primitives, a file id or a list
+    of documents for others (typed by the subclass's public methods).
     """
 
     primitive: Primitive[R]
@@ -80,7 +88,7 @@ class RunResource(Generic[R, OptionsT]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._pipeline.base_url}>"
 
-    async def _body(self, document: DocumentLike, options: OptionsT, *, background: bool) -> bytes:
+    async def _body(self, document: Any, options: OptionsT, *, background: bool) -> bytes:
         """The JSON body of a create. Raises :class:`DocumentError`, :class:`UsageError`."""
         raise NotImplementedError
 
@@ -88,7 +96,7 @@ class RunResource(Generic[R, OptionsT]):
 
     async def _create(
         self,
-        document: DocumentLike,
+        document: Any,
         options: OptionsT,
         *,
         background: bool,
@@ -104,7 +112,7 @@ class RunResource(Generic[R, OptionsT]):
 
     async def _start(
         self,
-        document: DocumentLike,
+        document: Any,
         options: OptionsT,
         *,
         idempotency_key: str | None,
@@ -184,7 +192,7 @@ class RunResource(Generic[R, OptionsT]):
         )
 
     def _run(
-        self, document: DocumentLike, options: OptionsT, *, idempotency_key: str | None
+        self, document: Any, options: OptionsT, *, idempotency_key: str | None
     ) -> AbstractAsyncContextManager[RunHandle[R]]:
         return _run_block(
             self._start(document, options, idempotency_key=idempotency_key, owned=True)
@@ -202,12 +210,13 @@ class RunResource(Generic[R, OptionsT]):
         checkpoint_mode: CheckpointMode,
         timeout: float | None,
         cancel_on_exit: bool,
+        input_digest: InputDigest | None = None,
     ) -> Batch[R]:
+        """A batch over ``documents``; ``input_digest`` is for inputs that are not
+        documents (file ids, lists of documents): see :class:`Batch`."""
         from .._runs.batch import Batch
 
-        async def start(
-            document: DocumentLike, idempotency_key: str | None, owned: bool
-        ) -> RunHandle[R]:
+        async def start(document: Any, idempotency_key: str | None, owned: bool) -> RunHandle[R]:
             return await self._start(
                 document, options, idempotency_key=idempotency_key, owned=owned
             )
@@ -225,6 +234,7 @@ class RunResource(Generic[R, OptionsT]):
             checkpoint_mode=checkpoint_mode,
             timeout=timeout,
             cancel_on_exit=cancel_on_exit,
+            input_digest=input_digest,
         )
 
     # -- one run ----------------------------------------------------------------
@@ -269,6 +279,11 @@ class RunResource(Generic[R, OptionsT]):
             expect_id=run_id,
             bypass_pause=True,
         )
+
+
+class RunResource(BackgroundResource[R, OptionsT]):
+    """The shared endpoints of a background primitive whose runs are stored and listed:
+    those of :class:`BackgroundResource`, ``delete``, and the list helpers."""
 
     async def delete(self, run_id: str) -> None:
         """Delete a run for good (an in-flight run is cancelled first).

@@ -49,6 +49,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "FailurePolicy",
+    "InputDigest",
     "ProgressCallback",
     "StartFunction",
 ]
@@ -124,12 +125,18 @@ class BatchProgress:
 
 
 ProgressCallback = Callable[[BatchProgress], None]
-StartFunction = Callable[[DocumentLike, "str | None", bool], Awaitable[RunHandle[R]]]
+StartFunction = Callable[[Any, "str | None", bool], Awaitable[RunHandle[R]]]
 """Starts one input's run: ``start(document, idempotency_key, owned)`` -> its handle.
 
 ``owned``: the batch holds the run only while it runs, so a create cancelled or
 failing uncertainly must not leave its run going (see ``RunResource._start``).
 """
+
+
+InputDigest = Callable[[Any], Awaitable[str]]
+"""The content digest of an input that is not one document (a file id, a list of
+documents), for the checkpoint: ``await digest(input)``. Raises :class:`DocumentError`
+when the input cannot be read."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -166,6 +173,9 @@ class Batch(Generic[R]):
         documents: the inputs (see :class:`BatchItem` for keys).
         parameters: every create option shared by the inputs, defaults included
             (what makes a rerun the same batch, for the checkpoint).
+        input_digest: for inputs that are not single documents: their digest for the
+            checkpoint; such inputs go to ``start`` as given. Without it, each input
+            is read once as a document, digested, and sent as read.
     """
 
     def __init__(
@@ -183,6 +193,7 @@ class Batch(Generic[R]):
         timeout: float | None = None,
         cancel_on_exit: bool = True,
         checkpoint_mode: CheckpointMode = "resume",
+        input_digest: InputDigest | None = None,
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise UsageError(f"concurrency must be a positive integer, not {concurrency!r}")
@@ -191,6 +202,7 @@ class Batch(Generic[R]):
         if timeout is not None and timeout <= 0:
             raise UsageError("timeout must be positive seconds per run, or None")
         self.cancel_on_exit = cancel_on_exit
+        self._input_digest = input_digest
         self._start_run = start
         self._poller = poller
         self._clock = poller.clock
@@ -357,8 +369,12 @@ class Batch(Generic[R]):
                 born=_born(state, self._clock.now()),
             )
             return handle, True
-        mime = await to_mime_data(document)  # read once: for the digest and the body
-        digest = await mime_digest_async(mime)
+        if self._input_digest is not None:
+            mime: Any = document
+            digest = await self._input_digest(document)
+        else:
+            mime = await to_mime_data(document)  # read once: for the digest and the body
+            digest = await mime_digest_async(mime)
         handle = await self._create(journal, key, mime, digest)
         if handle.status == "cancelled" and key not in self._restarted:
             # A replayed create: the journal missed that this run was abandoned.
@@ -387,11 +403,12 @@ class Batch(Generic[R]):
         self._inputs = iter(items)
         changed: list[str] = []
         limiter = anyio.CapacityLimiter(_CHECK_CONCURRENCY)
+        digest_of = self._input_digest or document_digest
 
         async def check(key: str, document: Any, expected: str | None) -> None:
             async with limiter:
                 try:
-                    digest: str | None = await document_digest(document)
+                    digest: str | None = await digest_of(document)
                 except DocumentError:
                     digest = None
             if digest is None or digest != expected:

@@ -7,7 +7,8 @@ group, under a cap on requests in flight and on requests per second; a ``429``
 pauses every request of the client (see the transport).
 
 Two ways to observe runs, picked per primitive and re-evaluated as runs come
-and go (``PollPolicy.strategy="auto"``):
+and go (``PollPolicy.strategy="auto"``); a primitive that cannot be listed by
+status (``Primitive.list_rounds`` is false) is only ever watched by gets:
 
 * **get**: one ``GET`` per run, spaced by an interval that
   grows with the run's age (``growth`` x age, between ``min_interval`` and
@@ -393,7 +394,7 @@ class Poller:
         if not group:
             return False
         primitive = next(iter(group.values())).primitive
-        if strategy == "get" or not primitive.list_status_filter:
+        if strategy == "get" or not primitive.list_rounds:
             return False
         if strategy == "list":
             return True

@@ -108,16 +108,25 @@ class Primitive(Generic[R]):
     """A kind of run: where it lives on the API and what its record looks like.
 
     Attributes:
-        name: the path segment, also used in tokens (``"classifications"``).
+        name: its name in tokens, checkpoints and the poller (``"classifications"``);
+            also the path segment unless ``collection`` says otherwise.
         record_type: the msgspec Struct of a record.
         list_status_filter: whether its list takes a ``status`` filter.
         result_field: the record field that holds a completed run's result.
+        collection: the collection path below ``/v1/`` when it is not ``name``
+            (``"files/blueprints"``).
+        listable: whether ``GET`` on the collection lists its runs; without a list,
+            runs are watched by per-run ``GET`` only.
+        deletable: whether ``DELETE`` on a record exists.
     """
 
     name: str
     record_type: type[R]
     list_status_filter: bool = True
     result_field: str = "output"
+    collection: str = ""
+    listable: bool = True
+    deletable: bool = True
     _decoder: msgspec.json.Decoder[R] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,15 +138,21 @@ class Primitive(Generic[R]):
     @property
     def path(self) -> str:
         """The collection path, e.g. ``/v1/classifications``."""
-        return f"/v1/{self.name}"
+        return f"/v1/{self.collection or self.name}"
+
+    @property
+    def list_rounds(self) -> bool:
+        """Whether the poller may watch many runs by list rounds: it pages each status's
+        list, so a list with a ``status`` filter is needed."""
+        return self.listable and self.list_status_filter
 
     def record_path(self, run_id: str) -> str:
         """The path of one record; validates the id."""
-        return f"/v1/{self.name}/{check_id(run_id)}"
+        return f"{self.path}/{check_id(run_id)}"
 
     def cancel_path(self, run_id: str) -> str:
         """The cancel path of one record; validates the id."""
-        return f"/v1/{self.name}/{check_id(run_id)}/cancel"
+        return f"{self.path}/{check_id(run_id)}/cancel"
 
     def has_result(self, record: R) -> bool:
         """Whether ``record`` is completed and carries its result (list rows may not)."""

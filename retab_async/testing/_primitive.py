@@ -6,13 +6,16 @@ these (``_primitives/__init__.py``), one module per primitive. The machinery
 delete, the failure marker, consensus plumbing) reads only the fields below and
 never asks which primitive it serves.
 
-Every route a description gets, under ``/v1/<name>``::
+Every route a description gets, under ``/v1/<name>`` (or ``/v1/<collection>``)::
 
     POST   /v1/<name>               create (sync, or background: true)
     GET    /v1/<name>               list (unless has_list is false)
     GET    /v1/<name>/{id}          get (include_output)
     DELETE /v1/<name>/{id}          delete (unless has_delete is false)
     POST   /v1/<name>/{id}/cancel   cancel (idempotent)
+
+A route a primitive lacks is not served: the server answers ``405`` (or ``404``),
+as the API does.
 
 plus its ``extra_routes`` (an extraction's ``/stream`` and ``/{id}/sources``).
 """
@@ -32,6 +35,7 @@ __all__ = [
     "Issue",
     "Outcome",
     "RecordFilter",
+    "Refusal",
     "ServerPrimitive",
 ]
 
@@ -69,6 +73,16 @@ class CreateRequest(Protocol):
 
 
 C = TypeVar("C", bound=CreateRequest)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A valid create refused with another status than ``400`` (shape B), for example a
+    ``404`` for a file id the server does not know."""
+
+    status: int
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,7 +129,7 @@ class ExtraRoute:
     handler: ExtraHandler
 
 
-def _no_conflict(request: Any) -> str | None:
+def _no_conflict(request: Any) -> str | Refusal | None:
     return None
 
 
@@ -134,7 +148,7 @@ class ServerPrimitive(Generic[C]):
         parse_create: validates a decoded create body: a request, or the issues
             answered ``422`` (shape D).
         check_create: a request that is valid but refused: the message of a ``400``,
-            or ``None``.
+            a :class:`Refusal` for another status, or ``None``.
         compute: the deterministic stand-in model, run once per create.
         record: the request fields a record echoes, in the order they are sent
             (between ``model`` and ``output``).
@@ -143,6 +157,14 @@ class ServerPrimitive(Generic[C]):
             ``include_output=false`` (``None`` only where the official model allows it).
         has_consensus: whether records carry a ``consensus`` field.
         has_list, has_delete: whether those routes exist.
+        collection: the collection path below ``/v1/`` when it is not ``name``
+            (``"files/blueprints"``).
+        result_field: the record field that holds the result (``"output"``;
+            ``"json_schema"`` for a schema generation).
+        has_file, has_model, has_usage: whether records carry ``file``, ``model``
+            and ``usage``.
+        object_name: the record's ``object`` field (``"file.blueprint"``), if any.
+        has_timestamps: whether records carry ``started_at`` and ``completed_at``.
         has_status_filter: whether the list takes ``status`` (unknown query
             parameters are ignored, as by the API, so without it ``status`` is ignored).
         list_filters: reads the primitive's own list filters from the query (a
@@ -158,13 +180,20 @@ class ServerPrimitive(Generic[C]):
     record: Callable[[C], dict[str, Any]]
     placeholder: Any
     empty_output: Any
-    check_create: Callable[[C], str | None] = _no_conflict
+    check_create: Callable[[C], str | Refusal | None] = _no_conflict
     has_consensus: bool = True
     has_list: bool = True
     has_delete: bool = True
     has_status_filter: bool = True
     list_filters: Callable[[Any], RecordFilter | None] = _no_filters
     extra_routes: tuple[ExtraRoute, ...] = ()
+    collection: str = ""
+    result_field: str = "output"
+    has_file: bool = True
+    has_model: bool = True
+    has_usage: bool = True
+    object_name: str | None = None
+    has_timestamps: bool = False
 
     def __repr__(self) -> str:
         return f"ServerPrimitive({self.name!r})"
@@ -172,7 +201,7 @@ class ServerPrimitive(Generic[C]):
     @property
     def path(self) -> str:
         """The collection path, e.g. ``/v1/extractions``."""
-        return f"/v1/{self.name}"
+        return f"/v1/{self.collection or self.name}"
 
     @property
     def stage(self) -> str:

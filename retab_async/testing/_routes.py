@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import msgspec
 from aiohttp import web
 
-from ._primitive import CreateRequest, ExtraHandler, ServerPrimitive
+from ._primitive import CreateRequest, ExtraHandler, Refusal, ServerPrimitive
 from ._responses import encode, error_b, error_d, json_response
 from ._store import IdempotencyConflict, Run, RunStore
 from ._validation import QueryError, parse_list_query
@@ -86,8 +86,8 @@ class RunRoutes:
         return self.start_parsed(request, parsed)
 
     async def parse(self, request: web.Request) -> Parsed | web.Response:
-        """The validated create request, or the error response (``422``; ``400`` when
-        the primitive's ``check_create`` refuses it)."""
+        """The validated create request, or the error response (``422``; ``400``, or the
+        status of its :class:`Refusal`, when the primitive's ``check_create`` refuses it)."""
         raw = await request.read()
         limit = self.store.config.max_json_depth
         try:
@@ -103,6 +103,8 @@ class RunRoutes:
         if isinstance(parsed, list):
             return error_d(parsed)
         refused = self.primitive.check_create(parsed)
+        if isinstance(refused, Refusal):
+            return error_b(refused.status, refused.code, refused.message)
         if refused is not None:
             return error_b(400, "INVALID_REQUEST", refused)
         return Parsed(parsed, body)

@@ -70,6 +70,7 @@ class Run:
     error: dict[str, Any] | None = None
     terminal_wall: float | None = None
     terminal_mono: float | None = None
+    started_wall: float | None = None  # when it moved to in_progress
     _cache: dict[bool, bytes] = field(default_factory=dict)
 
     @property
@@ -92,19 +93,26 @@ class Run:
             output = primitive.empty_output
         else:
             output = primitive.placeholder
-        record = {
-            "id": self.id,
-            "file": self.file,
-            "model": self.model,
-            **self.fields,
-            "output": output,
-            "status": self.status,
-            "error": self.error,
-        }
+        record: dict[str, Any] = {}
+        if primitive.object_name is not None:
+            record["object"] = primitive.object_name
+        record["id"] = self.id
+        if primitive.has_file:
+            record["file"] = self.file
+        if primitive.has_model:
+            record["model"] = self.model
+        record.update(self.fields)
+        record[primitive.result_field] = output
+        record["status"] = self.status
+        record["error"] = self.error
         if primitive.has_consensus:
             record["consensus"] = self.outcome.consensus if completed and include_output else None
-        record["usage"] = {"credits": self.outcome.credits} if completed else None
+        if primitive.has_usage:
+            record["usage"] = {"credits": self.outcome.credits} if completed else None
         record["created_at"] = self.created_at
+        if primitive.has_timestamps:
+            record["started_at"] = _iso(self.started_wall) if self.started_wall else None
+            record["completed_at"] = _iso(self.terminal_wall) if self.terminal_wall else None
         return record
 
     def to_json(self, include_output: bool = True) -> bytes:
@@ -118,6 +126,8 @@ class Run:
         """Move to ``status``, stamping the time when it is terminal."""
         self.status = status
         self._cache.clear()
+        if status == "in_progress":
+            self.started_wall = time.time()
         if status in TERMINAL_STATUSES:
             self.terminal_wall = time.time()
             self.terminal_mono = time.monotonic()
