@@ -194,3 +194,71 @@ def test_help_of_extract_and_parse(capsys: pytest.CaptureFixture[str]) -> None:
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert all(option in text for option in wanted) and "exit codes:" in text
+
+
+def test_single_run_commands_address_any_primitive(
+    capsys: pytest.CaptureFixture[str], served: Server, schema: str
+) -> None:
+    code, out, _ = run(capsys, "extract", "--no-wait", "--json", str(DOCS[0]), "--schema", schema)
+    started = json.loads(out)
+    run_id, token = started["run_id"], started["token"]
+    code, out, _ = run(capsys, "wait", token, "--timeout", "10")  # the token names extractions
+    fields = dict(line.split(None, 1) for line in out.splitlines())
+    assert code == 0 and fields["id"] == run_id and fields["status"] == "completed"
+    assert fields["output"].startswith('{"vendor":')
+    code, out, _ = run(capsys, "get", "--json", run_id, "--primitive", "extractions")
+    assert code == 0
+    jsonschema.validate(json.loads(out)["output"], SCHEMA)
+    code, out, _ = run(capsys, "list", "--primitive", "extractions", "--status", "completed")
+    assert code == 0 and out.splitlines()[0].split() == [
+        "ID",
+        "STATUS",
+        "FILE",
+        "OUTPUT",
+        "CREATED",
+    ]
+    assert [r["ID"] for r in _columns(out)] == [run_id]
+    code, out, err = run(capsys, "cancel", run_id, "--primitive", "extractions")
+    assert (
+        code == 0 and err == f"nothing was cancelled: run {run_id} had already ended (completed)\n"
+    )
+    # Ids are opaque: without --primitive an extraction's id is looked up as a classification.
+    code, out, err = run(capsys, "get", run_id)
+    assert code == 1 and "404" in err and out == ""
+    paths = [r["path"] for r in served.get("/_local/requests")]
+    assert f"/v1/extractions/{run_id}/cancel" not in paths  # nothing sent to a finished run
+
+
+def test_wait_timeout_names_how_to_cancel_a_run_of_another_primitive(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for server in _serve("--run-time", "30"):
+        monkeypatch.setenv("RETAB_API_KEY", KEY)
+        monkeypatch.setenv("RETAB_API_BASE_URL", server.url)
+        code, out, _ = run(capsys, "parse", "--no-wait", "--json", str(DOCS[0]))
+        run_id = json.loads(out)["run_id"]
+        code, out, err = run(capsys, "wait", run_id, "--primitive", "parses", "--timeout", "0.05")
+        assert code == 124
+        assert f"`retab-async cancel {run_id} --primitive parses`" in err
+        code, out, err = run(capsys, "cancel", run_id, "--primitive", "parses")
+        assert code == 0 and err == f"run {run_id} was cancelled\n"
+        assert [r["status"] for r in server.runs()] == ["cancelled"]
+
+
+def test_list_of_parses_by_status_is_refused(
+    capsys: pytest.CaptureFixture[str], served: Server
+) -> None:
+    code, out, err = run(capsys, "list", "--primitive", "parses", "--status", "completed")
+    assert (code, out) == (2, "") and err == "error: parses cannot be listed by --status\n"
+    code, out, err = run(capsys, "list", "--primitive", "parses")
+    assert (code, out, err) == (0, "", "no parses found\n")
+    assert [r["path"] for r in served.get("/_local/requests")] == ["/v1/parses"]
+
+
+def test_a_bad_token_is_refused_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETAB_API_KEY", KEY)
+    monkeypatch.setenv("RETAB_API_BASE_URL", "http://127.0.0.1:9")
+    code, out, err = run(capsys, "wait", "rtab1.abc.def")
+    assert (code, out) == (2, "") and "checksum does not match" in err

@@ -17,6 +17,8 @@ from retab_async import (
     UsageError,
     __version__,
 )
+from retab_async._resources.base import RunResource
+from retab_async._runs.primitive import PRIMITIVES
 from retab_async.testing import LocalRetab
 
 from .conftest import CATEGORIES, INVOICE, make_client
@@ -324,3 +326,11 @@ def test_a_token_with_non_ascii_characters_is_a_token_error(where: str) -> None:
     }[where]
     with pytest.raises(TokenError):
         client.resume(".".join(parts))
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_each_primitive_is_the_client_property_of_its_name(name: str) -> None:
+    # The CLI's --primitive and run tokens find a primitive's resource by this name.
+    client = RetabClient(api_key="k")
+    resource = getattr(client, name)
+    assert isinstance(resource, RunResource) and resource.primitive is PRIMITIVES[name]

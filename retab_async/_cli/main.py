@@ -34,10 +34,14 @@ from .._errors import (
 )
 from .._http.transport import _is_loopback
 from .._mime import mime_type_for
-from .._models.common import Category, Classification
+from .._models.common import Category
 from .._models.parses import TABLE_PARSING_FORMATS
 from .._models.schemas import load_json_schema
+from .._resources.base import RunResource
 from .._runs.batch import Batch, BatchProgress
+from .._runs.handle import RunHandle
+from .._runs.primitive import CLASSIFICATIONS, PRIMITIVES, Primitive
+from .._runs.tokens import is_token
 from .._status import KNOWN_STATUSES, TERMINAL_STATUSES
 from .._version import __version__
 from .output import (
@@ -150,12 +154,16 @@ def parser() -> argparse.ArgumentParser:
     )
     _batch_options(parse, consensus=False)
 
-    get = command("get", "show one classification", "Show one classification with its output.")
-    get.add_argument("id", help="the run id (clss_...)")
+    run_help = "a run id (clss_...), or the run token --no-wait --json prints"
+    primitive_help = (
+        "which kind of run the id belongs to (default: %(default)s; a token names its own)"
+    )
+    get = command("get", "show one run", "Show one run's record with its result.")
+    get.add_argument("id", metavar="RUN", help=run_help)
     wait = command(
         "wait", "wait for a run to finish", "Wait for a background run and show its record."
     )
-    wait.add_argument("id", help="the run id (clss_...)")
+    wait.add_argument("id", metavar="RUN", help=run_help)
     wait.add_argument(
         "--timeout", type=float, metavar="S", help="stop waiting after S seconds (default: none)"
     )
@@ -164,8 +172,21 @@ def parser() -> argparse.ArgumentParser:
         "cancel a run",
         "Cancel a background run. A run that has already ended is left as it is.",
     )
-    cancel.add_argument("id", help="the run id (clss_...)")
-    listing = command("list", "list classifications", "List classifications, newest first.")
+    cancel.add_argument("id", metavar="RUN", help=run_help)
+    for single in (get, wait, cancel):
+        single.add_argument(
+            "--primitive",
+            choices=sorted(PRIMITIVES),
+            default=CLASSIFICATIONS.name,
+            help=primitive_help,
+        )
+    listing = command("list", "list runs", "List the runs of one primitive, newest first.")
+    listing.add_argument(
+        "--primitive",
+        choices=sorted(name for name, p in PRIMITIVES.items() if p.listable),
+        default=CLASSIFICATIONS.name,
+        help="which kind of run to list (default: %(default)s)",
+    )
     listing.add_argument(
         "--status", metavar="STATUS", help=f"only runs in this status: {', '.join(_STATUSES)}"
     )
@@ -248,14 +269,15 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
     async with _client(args, out) as client:
         if args.command in _JOBS:
             return await _batch(client, args, files, job, out)
+        if args.command == "list":
+            return await _list(client, PRIMITIVES[args.primitive], args.status, args.limit, out)
+        handle = _handle(client, args)
         if args.command == "get":
-            out.record(await client.classifications.get(args.id))
+            out.record(await handle.refresh(), handle.primitive)
             return EXIT_OK
         if args.command == "wait":
-            return await _wait(client, args.id, _timeout(args.timeout), out)
-        if args.command == "cancel":
-            return await _cancel(client, args.id, out)
-        return await _list(client, args.status, args.limit, out)
+            return await _wait(handle, _timeout(args.timeout), out)
+        return await _cancel(handle, out)
 
 
 def _check_local(args: argparse.Namespace) -> None:
@@ -554,35 +576,52 @@ def _summary(p: BatchProgress) -> str:
 # -- single runs -------------------------------------------------------------
 
 
-async def _wait(client: RetabClient, run_id: str, timeout: float | None, out: Output) -> int:
-    handle = client.classifications.handle(run_id)
+def _handle(client: RetabClient, args: argparse.Namespace) -> RunHandle[Any]:
+    """The run ``get``/``wait``/``cancel`` address: a token names its primitive, an id
+    belongs to ``--primitive``. Raises :class:`UsageError` (bad id) or
+    :class:`TokenError` (bad token) before anything is sent."""
+    if is_token(args.id):
+        return client.resume(args.id)
+    resource: RunResource[Any, Any] = getattr(client, args.primitive)
+    return resource.handle(args.id)
+
+
+async def _wait(handle: RunHandle[Any], timeout: float | None, out: Output) -> int:
     try:
         record = await handle.wait(timeout)
     except WaitTimeout as exc:
         if exc.record is not None:
-            out.record(exc.record)
+            out.record(exc.record, handle.primitive)
         out.error(
-            f"run {run_id} is still {exc.status} after {exc.elapsed:g}s; it keeps running "
-            f"(wait again, or `retab-async cancel {run_id}`)"
+            f"run {handle.id} is still {exc.status} after {exc.elapsed:g}s; it keeps running "
+            f"(wait again, or `retab-async cancel {_address(handle)}`)"
         )
         return EXIT_TIMEOUT
     except RunError as exc:
         if exc.record is not None:
-            out.record(exc.record)
+            out.record(exc.record, handle.primitive)
         out.error(str(exc))
         return EXIT_FAILED
-    out.record(record)
+    out.record(record, handle.primitive)
     return EXIT_OK
 
 
-async def _cancel(client: RetabClient, run_id: str, out: Output) -> int:
-    before = await client.classifications.get(run_id, include_output=False)
+def _address(handle: RunHandle[Any]) -> str:
+    """How to name ``handle`` on the command line again."""
+    if handle.primitive is CLASSIFICATIONS:
+        return handle.id
+    return f"{handle.id} --primitive {handle.primitive.name}"
+
+
+async def _cancel(handle: RunHandle[Any], out: Output) -> int:
+    run_id = handle.id
+    before = await handle.refresh()
     if before.status in TERMINAL_STATUSES:
-        out.record(await client.classifications.get(run_id))
+        out.record(before, handle.primitive)
         out.note(f"nothing was cancelled: run {run_id} had already ended ({before.status})")
         return EXIT_OK
-    record = await client.classifications.cancel(run_id)
-    out.record(record)
+    record = await handle.cancel()
+    out.record(record, handle.primitive)
     if record.status == "cancelled":
         out.note(f"run {run_id} was cancelled")
     elif record.status in TERMINAL_STATUSES:
@@ -592,17 +631,23 @@ async def _cancel(client: RetabClient, run_id: str, out: Output) -> int:
     return EXIT_OK
 
 
-async def _list(client: RetabClient, status: str | None, limit: int, out: Output) -> int:
+async def _list(
+    client: RetabClient, primitive: Primitive[Any], status: str | None, limit: int, out: Output
+) -> int:
     if status is not None and status not in _STATUSES:
         raise UsageError(f"--status must be one of: {', '.join(_STATUSES)}")
+    if status is not None and not primitive.list_status_filter:
+        raise UsageError(f"{primitive.name} cannot be listed by --status")
     if not 1 <= limit <= 10_000:
         raise UsageError("--limit must be from 1 to 10000")
-    records: list[Classification] = []
-    async for record in client.classifications.list(status=status, limit=min(limit, 100)):
+    resource = getattr(client, primitive.name)  # each list takes its own filters
+    filters = {} if status is None else {"status": status}
+    records: list[Any] = []
+    async for record in resource.list(limit=min(limit, 100), **filters):
         records.append(record)
         if len(records) >= limit:
             break
-    out.records(records)
+    out.records(records, primitive)
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ import msgspec
 
 from .._errors import RetabError, RunFailed, WaitTimeout
 from .._runs.batch import BatchProgress, BatchResult
+from .._runs.primitive import CLASSIFICATIONS, Primitive
 
 __all__ = [
     "OUTPUT_COLUMN",
@@ -34,6 +35,7 @@ _encode = msgspec.json.Encoder().encode
 _STATUS_WIDTH = len("in_progress")
 _RUN_ID_WIDTH = 21  # "clss_" and 16 hex digits; longer ids just push the last column
 _OUTPUT_WIDTH = 40  # an extracted object is cut here, in the table; --json has it whole
+_RECORD_OUTPUT_WIDTH = 200  # `get` shows more of it; --json has it whole
 
 
 @dataclass(frozen=True)
@@ -126,47 +128,47 @@ class Output:
         """One JSON line (stdout)."""
         self.emit(_encode(value).decode())
 
-    def record(self, record: Any) -> None:
+    def record(self, record: Any, primitive: Primitive[Any] = CLASSIFICATIONS) -> None:
         """One record: in full as JSON, or as aligned ``field  value`` lines."""
         if self.json_lines:
             self.json(record)
             return
         fields = [("id", record.id), ("status", record.status)]
-        if record.file is not None:
-            fields.append(("file", record.file.filename))
-        if record.output is not None:
-            fields.append(("category", record.output.category))
-            likelihood = _likelihood(record)
-            if likelihood is not None:
-                fields.append(("likelihood", f"{likelihood:.2f}"))
-            fields.append(("reasoning", record.output.reasoning))
+        file = getattr(record, "file", None)
+        if file is not None:
+            fields.append(("file", file.filename))
+        fields += _result_fields(record, primitive)
         if record.error is not None:
             fields.append(("error", f"[{record.error.code}] {record.error.message}"))
-        fields += [("model", record.model), ("created", record.created_at or "-")]
+        model = getattr(record, "model", None)
+        if model is not None:
+            fields.append(("model", model))
+        fields.append(("created", getattr(record, "created_at", None) or "-"))
         width = max(len(name) for name, _ in fields)
         for name, value in fields:
             self.emit(f"{name:<{width}}  {value}")
 
-    def records(self, records: Sequence[Any]) -> None:
+    def records(self, records: Sequence[Any], primitive: Primitive[Any] = CLASSIFICATIONS) -> None:
         """Records as a table with a header (``list``), or one JSON line each."""
         if self.json_lines:
             for record in records:
                 self.json(record)
             return
         if not records:
-            self.note("no classifications found")
+            self.note(f"no {primitive.name.replace('_', ' ')} found")
             return
+        header, cell = _list_column(primitive)
         rows = [
             (
                 r.id,
                 r.status,
-                r.file.filename if r.file is not None else "-",
-                r.category or "-",
-                r.created_at or "-",
+                r.file.filename if getattr(r, "file", None) is not None else "-",
+                cell(r),
+                getattr(r, "created_at", None) or "-",
             )
             for r in records
         ]
-        self.table(("ID", "STATUS", "FILE", "CATEGORY", "CREATED"), rows)
+        self.table(("ID", "STATUS", "FILE", header, "CREATED"), rows)
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """An aligned table; the last column is not padded."""
@@ -179,6 +181,39 @@ class Output:
         """A progress bar on stderr, or ``None`` when stderr is not a terminal."""
         isatty = getattr(self.stderr, "isatty", None)
         return ProgressBar(total, self.stderr) if isatty is not None and isatty() else None
+
+
+def _result(record: Any, primitive: Primitive[Any]) -> Any:
+    """A completed run's result, or ``None`` (placeholders and light rows alike)."""
+    return getattr(record, primitive.result_field, None) if primitive.has_result(record) else None
+
+
+def _result_fields(record: Any, primitive: Primitive[Any]) -> list[tuple[str, str]]:
+    result = _result(record, primitive)
+    if result is None:
+        return []
+    if primitive is CLASSIFICATIONS:
+        fields = [("category", result.category)]
+        likelihood = _likelihood(record)
+        if likelihood is not None:
+            fields.append(("likelihood", f"{likelihood:.2f}"))
+        return [*fields, ("reasoning", result.reasoning)]
+    text = _encode(result).decode()
+    if len(text) > _RECORD_OUTPUT_WIDTH:
+        text = text[: _RECORD_OUTPUT_WIDTH - 3] + "... (--json shows it whole)"
+    return [(primitive.result_field, text)]
+
+
+def _list_column(primitive: Primitive[Any]) -> tuple[str, Callable[[Any], str]]:
+    """The ``list`` table's result column: the category, or the output cut short."""
+    if primitive is CLASSIFICATIONS:
+        return "CATEGORY", lambda r: r.category or "-"
+
+    def cell(record: Any) -> str:
+        result = _result(record, primitive)
+        return "-" if result is None else _compact(result)
+
+    return primitive.result_field.upper(), cell
 
 
 class ResultTable:

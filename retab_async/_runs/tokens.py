@@ -17,7 +17,7 @@ import msgspec
 from .._errors import TokenError, UsageError
 from .primitive import PRIMITIVES, Primitive, check_id
 
-__all__ = ["decode_token", "encode_token"]
+__all__ = ["decode_token", "encode_token", "is_token"]
 
 _PREFIX = "rtab1"
 
@@ -35,6 +35,12 @@ _encoder = msgspec.json.Encoder()
 
 def _checksum(body: str) -> str:
     return hashlib.sha256(body.encode("ascii")).hexdigest()[:12]
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` is meant as a run token rather than a run id (ids never hold a dot
+    after this prefix)."""
+    return text.startswith(f"{_PREFIX}.")
 
 
 def encode_token(primitive: Primitive[Any], run_id: str, base_url: str, key: str | None) -> str:
