@@ -9,6 +9,8 @@ Routes (contract section 2, decisions D1-D14)::
     POST   /v1/classifications/{id}/cancel   cancel (idempotent)
     GET    /_local/requests, /_local/runs    what the server saw, for tests run out of process
 
+and the files routes (``_files.py``): the upload flow, list, get, download link.
+
 Each route is wrapped, outermost first, in: request id and error shaping; the
 request log; fault injection; authentication.
 
@@ -39,6 +41,8 @@ from multidict import istr
 
 from .._clock import SYSTEM_CLOCK, Clock
 from ._config import FaultKind, ServerConfig
+from ._file_routes import FileRoutes
+from ._files import FileStore, current_files
 from ._primitive import ServerPrimitive
 from ._primitives import PRIMITIVES
 from ._responses import encode as _encode
@@ -58,6 +62,10 @@ _LogEntry = tuple[
 _decode_any = msgspec.json.Decoder()
 _API_KEY = istr("Api-Key")
 _log = logging.getLogger("retab_async.testing")
+# Signed URLs: authenticated by their signature, not the API key (a storage URL).
+_SIGNED = frozenset({"upload_content", "download"})
+# Bodies read by the route as they arrive (to disk), not whole by the pipeline.
+_STREAMED = frozenset({"upload_content"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,7 @@ class ServerState:
 
     config: ServerConfig
     store: RunStore
+    files: FileStore
     log: deque[_LogEntry] = field(default_factory=deque)
     logged: int = 0
     fault_rng: random.Random = field(default_factory=random.Random)
@@ -165,6 +174,7 @@ def create_app(
     state = ServerState(
         config=config,
         store=RunStore(config, clock or SYSTEM_CLOCK),
+        files=FileStore(config, clock or SYSTEM_CLOCK),
         fault_rng=random.Random(config.seed + 1),
         log=deque(maxlen=config.log_limit),
     )
@@ -175,11 +185,19 @@ def create_app(
         for method, path, handler, operation in RunRoutes(state.store, primitive).routes():
             app.router.add_route(method, path, _endpoint(state, handler, operation))
             paths.append(path)
+    for method, path, handler, operation in FileRoutes(state.files).routes():
+        app.router.add_route(method, path, _endpoint(state, handler, operation))
+        paths.append(path)
+    app.on_cleanup.append(_remove_files)
     app.router.add_get("/_local/requests", _local_requests)
     app.router.add_get("/_local/runs", _local_runs)
     # Last, so that unknown paths and methods get our error shape and request id too.
     app.router.add_route("*", "/{tail:.*}", _endpoint(state, _no_route_for(paths), None))
     return app
+
+
+async def _remove_files(app: web.Application) -> None:
+    app[STATE_KEY].files.close()
 
 
 # -- the request pipeline ------------------------------------------------------
@@ -196,6 +214,7 @@ def _endpoint(state: ServerState, handler: Handler, operation: str | None) -> Ha
         if state.head_timers:
             head_arrived(state, request.protocol)
         request_id = request[REQUEST_ID] = state.next_request_id()
+        current_files(state.files)
         try:
             response = await _serve(request, handler, state, operation)
         except web.HTTPException as exc:
@@ -264,7 +283,7 @@ async def _serve(
     status: int | None = None
     fault: list[str] = []
     try:
-        if request.body_exists:
+        if request.body_exists and operation not in _STREAMED:
             body = await _read_body(request, state.config.body_timeout)
             if state.config.record_bodies:
                 entry = (*entry[:3], body, *entry[4:])
@@ -272,7 +291,7 @@ async def _serve(
         faults = state.config.faults
         if faults.active and (faults.limit is None or state.faults_injected < faults.limit):
             response = await _faulty(request, handler, state, operation, fault)
-        elif _authorized(request, state):
+        elif operation in _SIGNED or _authorized(request, state):
             response = await handler(request)
         else:
             response = _unauthorized()
@@ -327,7 +346,7 @@ async def _faulty(
         return _rate_limited(faults.retry_after)
     if kind == "server_error":
         return _server_error(state.fault_rng)
-    if not _authorized(request, state):
+    if operation not in _SIGNED and not _authorized(request, state):
         return _unauthorized()
     response = await handler(request)
     return await _after(request, kind, response, state)

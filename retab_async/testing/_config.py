@@ -30,7 +30,20 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "not_found",
 )
 
-Operation = Literal["create", "get", "list", "cancel", "delete", "stream", "sources"]
+Operation = Literal[
+    "create",
+    "get",
+    "list",
+    "cancel",
+    "delete",
+    "stream",
+    "sources",
+    "upload",
+    "upload_content",
+    "complete_upload",
+    "download_link",
+    "download",
+]
 OPERATIONS: tuple[Operation, ...] = (
     "create",
     "get",
@@ -39,6 +52,11 @@ OPERATIONS: tuple[Operation, ...] = (
     "delete",
     "stream",
     "sources",
+    "upload",
+    "upload_content",
+    "complete_upload",
+    "download_link",
+    "download",
 )
 
 
@@ -144,7 +162,15 @@ class ServerConfig:
         header_timeout: seconds a connection has to deliver a complete request head, from
             when it opens or from its previous response; an idle keep-alive connection is
             closed after the same time.
-        body_timeout: seconds a request has to deliver its whole body once its head arrived.
+        body_timeout: seconds a request has to deliver its whole body once its head arrived
+            (on the upload route: seconds between two pieces of the body).
+        upload_ttl: seconds an upload session stays open after ``POST /v1/files/upload``
+            (after it, the upload and its ``complete`` get ``410``).
+        upload_host: the host name of the upload URLs it hands out (default: the one the
+            client reached it by); another name for the same server makes the upload
+            URL a foreign origin, as a signed storage URL is.
+        max_upload_size: larger uploads are refused at reservation (``422``). The
+            upload route alone takes bodies above ``max_body_size``.
     """
 
     api_key: str = DEFAULT_API_KEY
@@ -161,6 +187,9 @@ class ServerConfig:
     max_json_depth: int = 64
     header_timeout: float = 10.0
     body_timeout: float = 60.0
+    upload_ttl: float = 3600.0
+    upload_host: str | None = None
+    max_upload_size: int = 5 * 1024**3
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -173,7 +202,7 @@ class ServerConfig:
             raise ValueError("max_json_depth must be at least 1")
         if self.stream_delay < 0:
             raise ValueError("stream_delay must be >= 0")
-        for name in ("idempotency_ttl", "header_timeout", "body_timeout"):
+        for name in ("idempotency_ttl", "header_timeout", "body_timeout", "upload_ttl"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
         if self.queue_time < 0:

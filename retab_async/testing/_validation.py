@@ -14,6 +14,7 @@ from typing import Any
 
 from .._mime import mime_type_for
 from .._status import KNOWN_STATUSES
+from ._files import resolve_document_url
 from ._primitive import Issue, RecordFilter
 
 __all__ = ["ListQuery", "QueryError", "parse_list_query"]
@@ -88,6 +89,14 @@ def _check_document(doc: Any, issues: list[Issue]) -> tuple[str, str, str, bytes
             _issue("value_error", ["document", "filename"], "Unsupported file extension", filename)
         )
         return None
+    try:
+        # D18: an uploaded file's storage or download URL is that file's bytes.
+        uploaded = resolve_document_url(url)
+    except LookupError as exc:
+        issues.append(_issue("value_error", ["document", "url"], str(exc), url[:80]))
+        return None
+    if uploaded is not None:
+        return filename, url, mime, uploaded.read()
     if url.startswith("https://"):
         return filename, url, mime, None
     match = _DATA_URI.match(url)
