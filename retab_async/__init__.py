@@ -68,6 +68,7 @@ from ._models.extractions import ExtractionPartial as ExtractionPartial
 from ._models.extractions import SourcesResponse as SourcesResponse
 from ._models.parses import Parse as Parse
 from ._models.parses import ParseOutput as ParseOutput
+from ._models.schema_generations import SchemaGeneration as SchemaGeneration
 from ._models.schemas import decode_output as decode_output
 from ._models.schemas import load_json_schema as load_json_schema
 from ._resources.base import Paginator as Paginator
@@ -75,6 +76,7 @@ from ._resources.classifications import Classifications as Classifications
 from ._resources.extractions import Extractions as Extractions
 from ._resources.extractions import ExtractionStream as ExtractionStream
 from ._resources.parses import Parses as Parses
+from ._resources.schema_generations import Schemas as Schemas
 from ._runs.batch import Batch as Batch
 from ._runs.batch import BatchItem as BatchItem
 from ._runs.batch import BatchProgress as BatchProgress
@@ -152,6 +154,8 @@ __all__ = [
     "RunHandle",
     "RunStatus",
     "RunWatch",
+    "SchemaGeneration",
+    "Schemas",
     "ServerError",
     "SourcesResponse",
     "TERMINAL_STATUSES",

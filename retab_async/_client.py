@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._resources.classifications import Classifications
     from ._resources.extractions import Extractions
     from ._resources.parses import Parses
+    from ._resources.schema_generations import Schemas
     from ._runs.handle import RunHandle
 
 __all__ = ["DEFAULT_BASE_URL", "RetabClient"]
@@ -171,6 +172,14 @@ class RetabClient:
         from ._resources.parses import Parses
 
         return Parses(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def schemas(self) -> Schemas:
+        """Generate a JSON Schema from example documents: generate, get, cancel, and
+        background runs (no list, no delete)."""
+        from ._resources.schema_generations import Schemas
+
+        return Schemas(self._pipeline, self.poller)
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -19,12 +19,14 @@ from .._http.transport import Response
 from .._models.common import Classification, ListMetadata, Page, PrimitiveError
 from .._models.extractions import Extraction
 from .._models.parses import Parse
+from .._models.schema_generations import SchemaGeneration
 
 __all__ = [
     "CLASSIFICATIONS",
     "EXTRACTIONS",
     "PARSES",
     "PRIMITIVES",
+    "SCHEMA_GENERATIONS",
     "Primitive",
     "RunRecord",
     "Scan",
@@ -240,7 +242,18 @@ EXTRACTIONS: Primitive[Extraction] = Primitive("extractions", Extraction)
 
 PARSES: Primitive[Parse] = Primitive("parses", Parse, list_status_filter=False)
 
+SCHEMA_GENERATIONS: Primitive[SchemaGeneration] = Primitive(
+    "schema_generations",
+    SchemaGeneration,
+    list_status_filter=False,
+    result_field="json_schema",
+    collection="schemas/generate",
+    listable=False,
+    deletable=False,
+)
+
 PRIMITIVES: dict[str, Primitive[Any]] = {
-    primitive.name: primitive for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES)
+    primitive.name: primitive
+    for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES, SCHEMA_GENERATIONS)
 }
 """Every primitive by name, for resuming a run from a token."""

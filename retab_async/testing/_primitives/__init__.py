@@ -14,8 +14,14 @@ from .._primitive import ServerPrimitive
 from .classifications import CLASSIFICATIONS
 from .extractions import EXTRACTIONS
 from .parses import PARSES
+from .schema_generations import SCHEMA_GENERATIONS
 
 __all__ = ["PRIMITIVES"]
 
-PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (CLASSIFICATIONS, EXTRACTIONS, PARSES)
+PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (
+    CLASSIFICATIONS,
+    EXTRACTIONS,
+    PARSES,
+    SCHEMA_GENERATIONS,
+)
 """Every primitive the local server serves."""
