@@ -19,7 +19,7 @@ __all__ = ["TextField", "field_name", "text_fields"]
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 _\-/#().]{0,59}?)\s*:\s*(\S.*?)\s*$")
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _AMOUNT = re.compile(
-    r"(?:[$€£]\s*)?(-?(?:\d{1,3}(?:,\d{3})+|\d{1,15})(?:\.\d+)?)(?:\s*(?:[A-Z]{3}|[$€£]))?"
+    r"(?:[$€£]\s*)?-?(?:[1-9]\d{0,2}(?:,\d{3})+|0|[1-9]\d{0,14})(?:\.\d+)?(?:\s*(?:[A-Z]{3}|[$€£]))?"
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
