@@ -62,6 +62,11 @@ from ._models.common import MIMEData as MIMEData
 from ._models.common import Page as Page
 from ._models.common import PrimitiveError as PrimitiveError
 from ._models.common import RetabUsage as RetabUsage
+from ._models.edits import BBox as BBox
+from ._models.edits import Edit as Edit
+from ._models.edits import EditConfig as EditConfig
+from ._models.edits import EditResult as EditResult
+from ._models.edits import FormField as FormField
 from ._models.extractions import Extraction as Extraction
 from ._models.extractions import ExtractionConsensus as ExtractionConsensus
 from ._models.extractions import ExtractionPartial as ExtractionPartial
@@ -73,6 +78,7 @@ from ._models.schemas import decode_output as decode_output
 from ._models.schemas import load_json_schema as load_json_schema
 from ._resources.base import Paginator as Paginator
 from ._resources.classifications import Classifications as Classifications
+from ._resources.edits import Edits as Edits
 from ._resources.extractions import Extractions as Extractions
 from ._resources.extractions import ExtractionStream as ExtractionStream
 from ._resources.parses import Parses as Parses
@@ -100,6 +106,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "BBox",
     "BadRequestError",
     "Batch",
     "BatchItem",
@@ -118,6 +125,10 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DecodeError",
     "DocumentError",
+    "Edit",
+    "EditConfig",
+    "EditResult",
+    "Edits",
     "ErrorDetail",
     "Extraction",
     "ExtractionConsensus",
@@ -125,6 +136,7 @@ __all__ = [
     "ExtractionStream",
     "Extractions",
     "FileRef",
+    "FormField",
     "InternalServerError",
     "ListMetadata",
     "MIMEData",

@@ -24,6 +24,7 @@ from ._runs.polling import PollPolicy
 
 if TYPE_CHECKING:
     from ._resources.classifications import Classifications
+    from ._resources.edits import Edits
     from ._resources.extractions import Extractions
     from ._resources.parses import Parses
     from ._resources.schema_generations import Schemas
@@ -180,6 +181,13 @@ class RetabClient:
         from ._resources.schema_generations import Schemas
 
         return Schemas(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def edits(self) -> Edits:
+        """Fill documents' form fields: create, get, list, save the filled PDF, background runs."""
+        from ._resources.edits import Edits
+
+        return Edits(self._pipeline, self.poller)
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -17,12 +17,14 @@ import msgspec
 from .._errors import DecodeError, UsageError
 from .._http.transport import Response
 from .._models.common import Classification, ListMetadata, Page, PrimitiveError
+from .._models.edits import Edit
 from .._models.extractions import Extraction
 from .._models.parses import Parse
 from .._models.schema_generations import SchemaGeneration
 
 __all__ = [
     "CLASSIFICATIONS",
+    "EDITS",
     "EXTRACTIONS",
     "PARSES",
     "PRIMITIVES",
@@ -252,8 +254,10 @@ SCHEMA_GENERATIONS: Primitive[SchemaGeneration] = Primitive(
     deletable=False,
 )
 
+EDITS: Primitive[Edit] = Primitive("edits", Edit)
+
 PRIMITIVES: dict[str, Primitive[Any]] = {
     primitive.name: primitive
-    for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES, SCHEMA_GENERATIONS)
+    for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES, SCHEMA_GENERATIONS, EDITS)
 }
 """Every primitive by name, for resuming a run from a token."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._primitive import ServerPrimitive
 from .classifications import CLASSIFICATIONS
+from .edits import EDITS
 from .extractions import EXTRACTIONS
 from .parses import PARSES
 from .schema_generations import SCHEMA_GENERATIONS
@@ -23,5 +24,6 @@ PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (
     EXTRACTIONS,
     PARSES,
     SCHEMA_GENERATIONS,
+    EDITS,
 )
 """Every primitive the local server serves."""
