@@ -279,14 +279,15 @@ def _part(archive: zipfile.ZipFile, name: str) -> str:
 
 
 def _paragraphs(xml: str, paragraph: str, run: str) -> str:
+    """The text of each paragraph on its own line; a form feed (a page break put in
+    the XML) starts a new page."""
+    runs = re.compile(rf"<{run}(?:\s[^>]*)?>([^<]*)</{run}>|(\f)")
     lines = []
-    for para in re.finditer(rf"<{paragraph}[\s>].*?</{paragraph}>|\f", xml, re.DOTALL):
-        if para.group(0) == "\f":
-            lines.append("\f")
-            continue
-        texts = re.findall(rf"<{run}(?:\s[^>]*)?>([^<]*)</{run}>", para.group(0))
-        lines.append(_unxml("".join(texts)))
-    return "\n".join(lines).replace("\n\f\n", "\f")
+    for para in re.finditer(rf"<{paragraph}[\s>].*?</{paragraph}>", xml, re.DOTALL):
+        parts = [brk or text for text, brk in runs.findall(para[0])]
+        lines.append(_unxml("".join(parts)))
+    text = "\n".join(lines)
+    return re.sub(r"\n*\f\n*", "\f", text)
 
 
 def _unxml(text: str) -> str:
