@@ -71,6 +71,7 @@ from ._models.extractions import Extraction as Extraction
 from ._models.extractions import ExtractionConsensus as ExtractionConsensus
 from ._models.extractions import ExtractionPartial as ExtractionPartial
 from ._models.extractions import SourcesResponse as SourcesResponse
+from ._models.file_blueprints import FileBlueprint as FileBlueprint
 from ._models.parses import Parse as Parse
 from ._models.parses import ParseOutput as ParseOutput
 from ._models.schema_generations import SchemaGeneration as SchemaGeneration
@@ -81,6 +82,7 @@ from ._resources.classifications import Classifications as Classifications
 from ._resources.edits import Edits as Edits
 from ._resources.extractions import Extractions as Extractions
 from ._resources.extractions import ExtractionStream as ExtractionStream
+from ._resources.file_blueprints import FileBlueprints as FileBlueprints
 from ._resources.parses import Parses as Parses
 from ._resources.schema_generations import Schemas as Schemas
 from ._runs.batch import Batch as Batch
@@ -135,6 +137,8 @@ __all__ = [
     "ExtractionPartial",
     "ExtractionStream",
     "Extractions",
+    "FileBlueprint",
+    "FileBlueprints",
     "FileRef",
     "FormField",
     "InternalServerError",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._resources.classifications import Classifications
     from ._resources.edits import Edits
     from ._resources.extractions import Extractions
+    from ._resources.file_blueprints import FileBlueprints
     from ._resources.parses import Parses
     from ._resources.schema_generations import Schemas
     from ._runs.handle import RunHandle
@@ -173,6 +174,14 @@ class RetabClient:
         from ._resources.parses import Parses
 
         return Parses(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def file_blueprints(self) -> FileBlueprints:
+        """Describe uploaded files (pages, fields): create, get, cancel, and background runs
+        (no list, no delete)."""
+        from ._resources.file_blueprints import FileBlueprints
+
+        return FileBlueprints(self._pipeline, self.poller)
 
     @functools.cached_property
     def schemas(self) -> Schemas:

@@ -19,6 +19,7 @@ from .._http.transport import Response
 from .._models.common import Classification, ListMetadata, Page, PrimitiveError
 from .._models.edits import Edit
 from .._models.extractions import Extraction
+from .._models.file_blueprints import FileBlueprint
 from .._models.parses import Parse
 from .._models.schema_generations import SchemaGeneration
 
@@ -26,6 +27,7 @@ __all__ = [
     "CLASSIFICATIONS",
     "EDITS",
     "EXTRACTIONS",
+    "FILE_BLUEPRINTS",
     "PARSES",
     "PRIMITIVES",
     "SCHEMA_GENERATIONS",
@@ -256,8 +258,24 @@ SCHEMA_GENERATIONS: Primitive[SchemaGeneration] = Primitive(
 
 EDITS: Primitive[Edit] = Primitive("edits", Edit)
 
+FILE_BLUEPRINTS: Primitive[FileBlueprint] = Primitive(
+    "file_blueprints",
+    FileBlueprint,
+    list_status_filter=False,
+    collection="files/blueprints",
+    listable=False,
+    deletable=False,
+)
+
 PRIMITIVES: dict[str, Primitive[Any]] = {
     primitive.name: primitive
-    for primitive in (CLASSIFICATIONS, EXTRACTIONS, PARSES, SCHEMA_GENERATIONS, EDITS)
+    for primitive in (
+        CLASSIFICATIONS,
+        EXTRACTIONS,
+        PARSES,
+        SCHEMA_GENERATIONS,
+        EDITS,
+        FILE_BLUEPRINTS,
+    )
 }
 """Every primitive by name, for resuming a run from a token."""

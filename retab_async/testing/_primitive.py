@@ -165,6 +165,8 @@ class ServerPrimitive(Generic[C]):
             and ``usage``.
         object_name: the record's ``object`` field (``"file.blueprint"``), if any.
         has_timestamps: whether records carry ``started_at`` and ``completed_at``.
+        file_of: the record's ``file`` for a request (a blueprint names the uploaded
+            file it reads); by default one made from the document's bytes.
         has_status_filter: whether the list takes ``status`` (unknown query
             parameters are ignored, as by the API, so without it ``status`` is ignored).
         list_filters: reads the primitive's own list filters from the query (a
@@ -194,6 +196,7 @@ class ServerPrimitive(Generic[C]):
     has_usage: bool = True
     object_name: str | None = None
     has_timestamps: bool = False
+    file_of: Callable[[C], dict[str, str]] | None = None
 
     def __repr__(self) -> str:
         return f"ServerPrimitive({self.name!r})"

@@ -299,7 +299,9 @@ class RunStore:
             primitive=primitive,
             seq=seq,
             id=new_run_id(primitive.id_prefix),
-            file={
+            file=primitive.file_of(req)
+            if primitive.file_of is not None
+            else {
                 "id": f"file_{hashlib.sha256(raw).hexdigest()[:16]}",
                 "filename": req.filename,
                 "mime_type": req.mime_type,

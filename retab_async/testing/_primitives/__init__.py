@@ -14,6 +14,7 @@ from .._primitive import ServerPrimitive
 from .classifications import CLASSIFICATIONS
 from .edits import EDITS
 from .extractions import EXTRACTIONS
+from .file_blueprints import FILE_BLUEPRINTS
 from .parses import PARSES
 from .schema_generations import SCHEMA_GENERATIONS
 
@@ -25,5 +26,6 @@ PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (
     PARSES,
     SCHEMA_GENERATIONS,
     EDITS,
+    FILE_BLUEPRINTS,
 )
 """Every primitive the local server serves."""
