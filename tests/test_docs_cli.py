@@ -31,7 +31,16 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
 def test_the_reference_lists_every_command_and_option() -> None:
     text = _hook().render()
     commands = _subcommands()
-    assert set(commands) == {"classify", "extract", "parse", "get", "wait", "cancel", "list"}
+    assert set(commands) == {
+        "classify",
+        "extract",
+        "parse",
+        "edit",
+        "get",
+        "wait",
+        "cancel",
+        "list",
+    }
     for name, command in commands.items():
         assert f"## `retab-async {name}`" in text
         for action in command._actions:

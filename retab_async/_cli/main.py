@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import math
 import os
 import signal
@@ -35,10 +37,11 @@ from .._errors import (
 from .._http.transport import _is_loopback
 from .._mime import mime_type_for
 from .._models.common import Category
+from .._models.edits import check_color
 from .._models.parses import TABLE_PARSING_FORMATS
 from .._models.schemas import load_json_schema
 from .._resources.base import RunResource
-from .._runs.batch import Batch, BatchProgress
+from .._runs.batch import Batch, BatchProgress, BatchResult
 from .._runs.handle import RunHandle
 from .._runs.primitive import CLASSIFICATIONS, PRIMITIVES, Primitive
 from .._runs.tokens import is_token
@@ -52,6 +55,8 @@ from .output import (
     ResultTable,
     category_column,
     error_text,
+    filled_column,
+    filled_path,
     started_table,
 )
 
@@ -153,6 +158,28 @@ def parser() -> argparse.ArgumentParser:
         help="how tables are written in the text (default: %(default)s)",
     )
     _batch_options(parse, consensus=False)
+    edit = command(
+        "edit",
+        "fill the form fields of files in the background",
+        "Start one background edit per file: the fields each document asks for are filled as "
+        "--instructions say, and a PDF with the values written in is made. Prints one row per "
+        "file, in the order given (FILLED: fields filled of fields found; --json: every field "
+        "and where its filled PDF was written). Templates are filled with the library "
+        "(client.edits.create(template_id=...)).",
+    )
+    edit.add_argument("files", nargs="+", metavar="FILE", help="documents to fill (PDF, DOCX...)")
+    edit.add_argument(
+        "--color",
+        default="#000080",
+        metavar="HEX",
+        help="colour of the filled values (default: %(default)s)",
+    )
+    edit.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write each filled PDF here, as <file name>_filled.pdf (made if missing)",
+    )
+    _batch_options(edit, consensus=False)
 
     run_help = "a run id (clss_...), or the run token --no-wait --json prints"
     primitive_help = (
@@ -346,12 +373,15 @@ class _Job:
         arguments: what its ``map``/``start`` take after the document (categories...).
         options: their keyword options (model...).
         column: what the results show beside their status.
+        on_result: called with the client and each result before it is printed (an
+            edit's filled document is written to disk); an error stops the command.
     """
 
     resource: Callable[[RetabClient], Any]
     arguments: tuple[Any, ...]
     column: Column
     options: dict[str, Any] = field(default_factory=dict)
+    on_result: Callable[[RetabClient, BatchResult[Any]], Awaitable[None]] | None = None
 
 
 def _classify_job(args: argparse.Namespace) -> _Job:
@@ -376,10 +406,22 @@ def _parse_job(args: argparse.Namespace) -> _Job:
     return _Job(lambda client: client.parses, (), PAGES_COLUMN, options)
 
 
+def _edit_job(args: argparse.Namespace) -> _Job:
+    if not args.instructions or not args.instructions.strip():
+        raise UsageError("edit needs --instructions saying how to fill the fields")
+    check_color(args.color)
+    output_dir = _output_dir(args)
+    save = functools.partial(_save_filled, output_dir) if output_dir is not None else None
+    return _Job(
+        lambda client: client.edits, (), filled_column(output_dir), {"color": args.color}, save
+    )
+
+
 _JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
     "classify": _classify_job,
     "extract": _extract_job,
     "parse": _parse_job,
+    "edit": _edit_job,
 }
 
 
@@ -398,7 +440,7 @@ def _batch_inputs(args: argparse.Namespace) -> tuple[list[Path], _Job]:
     options = {"model": args.model, **job.options}
     if args.instructions:
         options["instructions"] = args.instructions
-    return files, _Job(job.resource, job.arguments, job.column, options)
+    return files, dataclasses.replace(job, options=options)
 
 
 def _check_file(path: Path) -> None:
@@ -466,8 +508,9 @@ async def _batch(
         cancel_on_exit=not args.keep_running,
         **job.options,
     )
+    on_result = functools.partial(job.on_result, client) if job.on_result else None
     try:
-        interrupted = await _until_interrupted(_collect(batch, table))
+        interrupted = await _until_interrupted(_collect(batch, table, on_result))
     finally:
         if bar is not None:
             bar.close()
@@ -495,12 +538,52 @@ class _LastProgress:
             self.bar.update(progress)
 
 
-async def _collect(batch: Batch[Any], table: ResultTable) -> None:
+async def _collect(
+    batch: Batch[Any],
+    table: ResultTable,
+    on_result: Callable[[BatchResult[Any]], Awaitable[None]] | None = None,
+) -> None:
     async with batch:
         async for result in batch:
             if isinstance(result.error, (AuthenticationError, PermissionDeniedError)):
                 raise result.error  # a bad key fails every run: stop at once
+            if on_result is not None:
+                await on_result(result)
             table.add(result)
+
+
+# -- edit: filled documents ------------------------------------------------------
+
+
+def _output_dir(args: argparse.Namespace) -> Path | None:
+    """The checked ``--output-dir`` (made if missing), or ``None``. Raises
+    :class:`UsageError` for a path that is not a directory, with ``--no-wait``, or when
+    two files would write the same filled document."""
+    if args.output_dir is None:
+        return None
+    if args.no_wait:
+        raise UsageError("--output-dir cannot be used with --no-wait: no run has finished")
+    targets = [filled_path(Path(), name).name for name in args.files]
+    twice = sorted({name for name in targets if targets.count(name) > 1})
+    if twice:
+        raise UsageError(f"--output-dir: several files would write {', '.join(twice)}")
+    path = Path(args.output_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output-dir {path}: {exc.strerror or exc}") from None
+    return path
+
+
+async def _save_filled(output_dir: Path, client: RetabClient, result: BatchResult[Any]) -> None:
+    """Write a completed edit's filled PDF into ``output_dir`` (see :func:`filled_path`)."""
+    if result.record is None or result.record.output is None:
+        return
+    target = filled_path(output_dir, result.key)
+    try:
+        await client.edits.save_filled_document(result.record, target)
+    except OSError as exc:
+        raise RetabError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 async def _until_interrupted(work: Awaitable[None]) -> bool:

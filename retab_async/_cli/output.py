@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import msgspec
@@ -27,6 +28,8 @@ __all__ = [
     "ResultTable",
     "category_column",
     "error_text",
+    "filled_column",
+    "filled_path",
     "started_table",
 ]
 
@@ -99,6 +102,33 @@ def _parse_fields(record: Any) -> dict[str, Any]:
 
 PAGES_COLUMN = Column("PAGES", len("PAGES"), lambda output: str(len(output.pages)), _parse_fields)
 """``parse``: the number of pages; JSON has each page's text and the whole text."""
+
+
+def filled_path(output_dir: Path, key: str) -> Path:
+    """Where ``edit --output-dir`` writes the filled PDF of input ``key``."""
+    return output_dir / f"{Path(key).stem}_filled.pdf"
+
+
+def filled_column(output_dir: Path | None) -> Column:
+    """``edit``: fields filled of fields found; JSON has every field, and the path the
+    filled PDF was written to (with ``--output-dir``) or its file name."""
+
+    def cell(output: Any) -> str:
+        filled = sum(1 for f in output.form_data if f.value is not None)
+        return f"{filled}/{len(output.form_data)}"
+
+    def fields(record: Any) -> dict[str, Any]:
+        output = record.output if record is not None else None
+        if output is None:
+            return {"form_data": None, "filled_document": None}
+        document = output.filled_document
+        if output_dir is not None and record.file is not None:
+            where: str | None = str(filled_path(output_dir, record.file.filename))
+        else:
+            where = document.filename if document is not None else None
+        return {"form_data": output.form_data, "filled_document": where}
+
+    return Column("FILLED", len("FILLED"), cell, fields)
 
 
 class Output:

@@ -21,6 +21,7 @@ from .._documents import normalize_categories
 from .._errors import RunCancelled, RunFailed, UsageError
 from .._models.common import MIMEData
 from .._resources.classifications import Classifications
+from .._resources.edits import Edits
 from .._resources.extractions import Extractions
 from .._resources.parses import Parses
 from .._runs.batch import BatchItem
@@ -35,7 +36,7 @@ BASE_COLUMNS = ("key", "status", "run_id")
 # ``start(document, ..., idempotency_key=...)`` and a ``primitive`` description;
 # a new primitive is one entry here.
 _RESOURCES: dict[str, type[Any]] = {
-    resource.primitive.name: resource for resource in (Classifications, Extractions, Parses)
+    resource.primitive.name: resource for resource in (Classifications, Extractions, Parses, Edits)
 }
 
 _MAX_BATCH_ID = 128
