@@ -32,6 +32,8 @@ from ._errors import ConflictError as ConflictError
 from ._errors import ConnectError as ConnectError
 from ._errors import DecodeError as DecodeError
 from ._errors import DocumentError as DocumentError
+from ._errors import FileChangedError as FileChangedError
+from ._errors import GoneError as GoneError
 from ._errors import InternalServerError as InternalServerError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import OutputValidationError as OutputValidationError
@@ -48,6 +50,9 @@ from ._errors import ServerError as ServerError
 from ._errors import TokenError as TokenError
 from ._errors import TransportError as TransportError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import UploadError as UploadError
+from ._errors import UploadExpired as UploadExpired
+from ._errors import UploadMismatch as UploadMismatch
 from ._errors import UsageError as UsageError
 from ._errors import ValidationError as ValidationError
 from ._errors import WaitTimeout as WaitTimeout
@@ -72,6 +77,10 @@ from ._models.extractions import ExtractionConsensus as ExtractionConsensus
 from ._models.extractions import ExtractionPartial as ExtractionPartial
 from ._models.extractions import SourcesResponse as SourcesResponse
 from ._models.file_blueprints import FileBlueprint as FileBlueprint
+from ._models.files import File as File
+from ._models.files import FileLink as FileLink
+from ._models.files import FileUpload as FileUpload
+from ._models.files import UploadedFile as UploadedFile
 from ._models.parses import Parse as Parse
 from ._models.parses import ParseOutput as ParseOutput
 from ._models.schema_generations import SchemaGeneration as SchemaGeneration
@@ -83,6 +92,7 @@ from ._resources.edits import Edits as Edits
 from ._resources.extractions import Extractions as Extractions
 from ._resources.extractions import ExtractionStream as ExtractionStream
 from ._resources.file_blueprints import FileBlueprints as FileBlueprints
+from ._resources.files import Files as Files
 from ._resources.parses import Parses as Parses
 from ._resources.schema_generations import Schemas as Schemas
 from ._runs.batch import Batch as Batch
@@ -137,10 +147,16 @@ __all__ = [
     "ExtractionPartial",
     "ExtractionStream",
     "Extractions",
+    "File",
     "FileBlueprint",
     "FileBlueprints",
+    "FileChangedError",
+    "FileLink",
     "FileRef",
+    "FileUpload",
+    "Files",
     "FormField",
+    "GoneError",
     "InternalServerError",
     "ListMetadata",
     "MIMEData",
@@ -178,6 +194,10 @@ __all__ = [
     "TokenError",
     "TransportError",
     "UnprocessableEntityError",
+    "UploadError",
+    "UploadExpired",
+    "UploadMismatch",
+    "UploadedFile",
     "UsageError",
     "ValidationError",
     "ValidationItem",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._resources.edits import Edits
     from ._resources.extractions import Extractions
     from ._resources.file_blueprints import FileBlueprints
+    from ._resources.files import Files
     from ._resources.parses import Parses
     from ._resources.schema_generations import Schemas
     from ._runs.handle import RunHandle
@@ -197,6 +198,13 @@ class RetabClient:
         from ._resources.edits import Edits
 
         return Edits(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def files(self) -> Files:
+        """Upload files of any size; list, get and link stored files."""
+        from ._resources.files import Files
+
+        return Files(self._pipeline)
 
     # -- lifecycle --------------------------------------------------------------
 

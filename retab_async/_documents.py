@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
@@ -19,20 +19,34 @@ import anyio.to_thread
 from ._errors import DocumentError, UsageError
 from ._mime import MIME_TYPES, mime_type_for
 from ._models.common import Category, MIMEData
+from ._models.files import FileLink, UploadedFile
 
 __all__ = [
     "MAX_INLINE_BYTES",
     "CategoryLike",
     "DocumentLike",
+    "Uploader",
     "normalize_categories",
     "to_mime_data",
+    "upload_if_large",
 ]
 
 DocumentLike: TypeAlias = (
-    str | os.PathLike[str] | MIMEData | tuple[str, bytes] | tuple[str, IO[bytes]] | IO[bytes]
+    str
+    | os.PathLike[str]
+    | MIMEData
+    | UploadedFile
+    | FileLink
+    | tuple[str, bytes]
+    | tuple[str, IO[bytes]]
+    | IO[bytes]
 )
-"""A path, an ``https://`` URL, a :class:`MIMEData`, ``(filename, bytes)``,
-``(filename, binary file)`` or a binary file object with a ``name``."""
+"""A path, an ``https://`` URL, a :class:`MIMEData`, an uploaded file (:class:`UploadedFile`,
+:class:`FileLink`), ``(filename, bytes)``, ``(filename, binary file)`` or a binary file
+object with a ``name``. Paths to files above :data:`MAX_INLINE_BYTES` are uploaded."""
+
+Uploader: TypeAlias = Callable[[Path], Awaitable[MIMEData]]
+"""Uploads the file at a path and returns the :class:`MIMEData` that names it."""
 
 CategoryLike: TypeAlias = Category | Mapping[str, Any] | str
 """A :class:`Category`, a dict with ``name`` (and ``description``), or a plain name."""
@@ -49,6 +63,8 @@ async def to_mime_data(document: DocumentLike) -> MIMEData:
     """
     if isinstance(document, MIMEData):
         return _check_mime_data(document)
+    if isinstance(document, (UploadedFile, FileLink)):
+        return _check_mime_data(document.document)
     if isinstance(document, str):
         if "://" in document or document.startswith("data:"):
             return _from_url(document)
@@ -66,6 +82,34 @@ async def to_mime_data(document: DocumentLike) -> MIMEData:
         f"cannot use a {type(document).__name__} as a document; pass a path, an https:// URL, "
         "MIMEData, (filename, bytes) or a binary file"
     )
+
+
+async def upload_if_large(document: DocumentLike, upload: Uploader) -> DocumentLike:
+    """``document`` itself, or, for a path to a file too large to send inline (above
+    :data:`MAX_INLINE_BYTES`), the :class:`MIMEData` that ``upload`` returns for it.
+
+    The one place that decides what is uploaded. Raises :class:`DocumentError` for an
+    unsupported extension before anything is uploaded, and what ``upload`` raises.
+    """
+    path = _local_path(document)
+    if path is None:
+        return document
+    try:
+        size = (await anyio.to_thread.run_sync(path.stat)).st_size
+    except OSError:
+        return document  # to_mime_data says what is wrong with it
+    if size <= MAX_INLINE_BYTES:
+        return document
+    _mime_for(path.name)
+    return await upload(path)
+
+
+def _local_path(document: object) -> Path | None:
+    if isinstance(document, os.PathLike):
+        return Path(os.fspath(document))
+    if isinstance(document, str) and "://" not in document and not document.startswith("data:"):
+        return Path(document)
+    return None
 
 
 def _check_mime_data(doc: MIMEData) -> MIMEData:
@@ -150,7 +194,8 @@ def _too_large(label: str, size: int) -> str:
     return (
         f"document {label!r} is {size / 2**20:.1f} MiB; inline documents are limited to "
         f"{MAX_INLINE_BYTES // 2**20} MiB (the API caps request bodies at about 32 MiB): "
-        "pass an https:// URL instead"
+        "upload it with client.files.upload() (a primitive given its path does so itself), "
+        "or pass an https:// URL instead"
     )
 
 

@@ -17,11 +17,16 @@
     │   ├── PermissionDeniedError   403
     │   ├── NotFoundError           404
     │   ├── ConflictError           409
+    │   ├── GoneError               410
     │   ├── UnprocessableEntityError 422
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
     ├── DecodeError                 a 2xx body that is not the expected JSON (or is too large)
     ├── ProtocolError               an answer the API never gives: a redirect, another run's record
+    ├── UploadError                 an upload did not end in a stored file
+    │   ├── UploadExpired           the upload session expired (410): upload again
+    │   ├── UploadMismatch          the server found another size or checksum (422)
+    │   └── FileChangedError        the local file changed while it was uploaded
     ├── CheckpointError             a batch's checkpoint cannot be written (also an OSError)
     ├── OutputValidationError       an output that does not fit the type asked for (a ValueError)
     └── RunError                    a background run did not end as hoped
@@ -53,6 +58,8 @@ __all__ = [
     "ConnectError",
     "DecodeError",
     "DocumentError",
+    "FileChangedError",
+    "GoneError",
     "NotFoundError",
     "OutputValidationError",
     "PauseTimeout",
@@ -68,6 +75,9 @@ __all__ = [
     "TokenError",
     "TransportError",
     "UnprocessableEntityError",
+    "UploadError",
+    "UploadExpired",
+    "UploadMismatch",
     "UsageError",
     "WaitTimeout",
 ]
@@ -214,6 +224,10 @@ class NotFoundError(APIStatusError):
 
 class ConflictError(APIStatusError):
     """409: for example an idempotency key reused with a different body."""
+
+
+class GoneError(APIStatusError):
+    """410: the thing asked for existed but is gone (an expired upload session)."""
 
 
 class UnprocessableEntityError(APIStatusError):
@@ -375,6 +389,35 @@ class WaitTimeout(RunError, TimeoutError):
         self.status = status
         self.elapsed = elapsed
         self.cancelled = cancelled
+
+
+class UploadError(RetabError):
+    """An upload did not end in a stored file; nothing of it can be used.
+
+    Attributes:
+        filename: the file being uploaded.
+        file_id: the reserved file's id, once there was one.
+    """
+
+    def __init__(self, message: str, *, filename: str, file_id: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.file_id = file_id
+
+
+class UploadExpired(UploadError):
+    """The upload session expired (``410``) before it was completed: upload again.
+    The server's answer is the ``__cause__`` (a :class:`GoneError`)."""
+
+
+class UploadMismatch(UploadError):
+    """The server found another size or checksum than was reserved (``422`` on complete):
+    the bytes were damaged on the way, or the file was replaced between reading and
+    sending it. The server's answer is the ``__cause__``."""
+
+
+class FileChangedError(UploadError):
+    """The local file changed (in size or content) while it was being uploaded."""
 
 
 class CheckpointError(RetabError, OSError):

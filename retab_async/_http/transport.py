@@ -31,7 +31,7 @@ import ipaddress
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -45,6 +45,7 @@ from .._errors import (
     ConflictError,
     ConnectError,
     DecodeError,
+    GoneError,
     NotFoundError,
     PauseTimeout,
     PermissionDeniedError,
@@ -126,6 +127,13 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
@@ -164,6 +172,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    410: GoneError,
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
@@ -238,6 +247,9 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._paused_until = 0.0
         self._session: aiohttp.ClientSession | None = None
+        # Uploads to another origin (a signed storage URL) go without the API key: a
+        # second session on the same connector (the same pool and TLS settings).
+        self._keyless: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url}>"
@@ -267,12 +279,90 @@ class Transport:
         # that hidden retry is turned off where this aiohttp version has it.
         if hasattr(self._session, "_retry_connection"):
             self._session._retry_connection = False
+        self._keyless = aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=False,
+            headers={"User-Agent": self._headers["User-Agent"]},
+            auto_decompress=False,
+            raise_for_status=False,
+        )
+        if hasattr(self._keyless, "_retry_connection"):
+            self._keyless._retry_connection = False
 
     async def close(self) -> None:
-        """Close the session and its connections."""
+        """Close the sessions and their connections."""
+        keyless, self._keyless = self._keyless, None
         session, self._session = self._session, None
+        if keyless is not None:
+            await keyless.close()
         if session is not None:
             await session.close()
+
+    def same_origin(self, url: str) -> bool:
+        """Whether ``url`` is on the API's own origin (scheme, host and port)."""
+        return _origin(url) == _origin(self.base_url)
+
+    async def upload(
+        self,
+        method: str,
+        url: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int,
+        headers: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> Response:
+        """Send ``size`` bytes from ``body`` to the absolute ``url`` (a signed upload URL)
+        and read the answer, as :meth:`send` does (no redirects, no body over the limit).
+
+        The API key goes only to the API's own origin; plain ``http://`` only there or
+        to a loopback host. ``timeout`` (default: the client's) bounds connecting and
+        waiting for the answer; the body may take a second per MiB more.
+        Raises :class:`ProtocolError` for a URL it will not send to, and as :meth:`send`.
+        """
+        parts = urlsplit(url)
+        same = self.same_origin(url)
+        # A URL we will not send to came in the reservation's answer (a 200).
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProtocolError(
+                f"the upload URL {url[:80]!r} is not an http(s) URL",
+                method=method,
+                url=url[:80],
+                status=200,
+            )
+        if parts.scheme == "http" and not same and not _is_loopback(parts.hostname):
+            raise ProtocolError(
+                f"refusing to upload over plain http:// to {parts.hostname}",
+                method=method,
+                url=url[:80],
+                status=200,
+            )
+        session = self._session if same else self._keyless
+        if session is None:
+            raise RuntimeError("transport is not open")  # the client checks first
+        import aiohttp
+
+        seconds = self._timeout if timeout is None else timeout
+        limits = aiohttp.ClientTimeout(
+            total=seconds + size / 2**20, sock_connect=seconds, sock_read=seconds
+        )
+        label = f"{parts.scheme}://{parts.netloc}{parts.path}"  # the signature stays out
+        sent = {**headers, "Content-Length": str(size)}
+        try:
+            async with session.request(
+                method,
+                self._url(url, encoded=True) if self._url else url,
+                data=body,
+                headers=sent,
+                timeout=limits,
+                allow_redirects=False,
+            ) as resp:
+                if 300 <= resp.status < 400:
+                    raise _redirected(resp, method, label)
+                data = await self._read(resp, method, label)
+                return Response(resp.status, resp.headers, data, method, label)
+        except (self._client_error, asyncio.TimeoutError) as exc:
+            raise translate_exception(exc, method, label) from exc
 
     @property
     def paused_for(self) -> float:

@@ -21,11 +21,13 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
 import msgspec
 
+from .._documents import upload_if_large
 from .._errors import (
     DecodeError,
     NotFoundError,
@@ -35,7 +37,8 @@ from .._errors import (
     UsageError,
 )
 from .._http.pipeline import no_body
-from .._models.common import Page
+from .._http.upload import upload_path
+from .._models.common import MIMEData, Page
 from .._runs.handle import CANCEL_GRACE, RunHandle
 from .._runs.primitive import Primitive, R, check_id
 from .._status import KNOWN_STATUSES
@@ -92,6 +95,14 @@ class BackgroundResource(Generic[R, OptionsT]):
         """The JSON body of a create. Raises :class:`DocumentError`, :class:`UsageError`."""
         raise NotImplementedError
 
+    async def _document(self, document: Any) -> Any:
+        """``document``, or the upload of a local file too large to send inline
+        (:func:`upload_if_large`). Raises :class:`DocumentError`, upload errors."""
+        return await upload_if_large(document, self._upload)
+
+    async def _upload(self, path: Path) -> MIMEData:
+        return (await upload_path(self._pipeline, path)).document
+
     # -- create -----------------------------------------------------------------
 
     async def _create(
@@ -104,7 +115,7 @@ class BackgroundResource(Generic[R, OptionsT]):
     ) -> R:
         key = new_idempotency_key(idempotency_key)
         await self._pipeline.ensure_open()  # before reading a document for nothing
-        body = await self._body(document, options, background=background)
+        body = await self._body(await self._document(document), options, background=background)
         if not background:
             return await self._send_create(body, key, background=False)
         unreachable = idempotency_key is None
@@ -125,7 +136,7 @@ class BackgroundResource(Generic[R, OptionsT]):
         key = new_idempotency_key(idempotency_key)
         born = self._pipeline.clock.now()
         await self._pipeline.ensure_open()
-        body = await self._body(document, options, background=True)
+        body = await self._body(await self._document(document), options, background=True)
         on_cancel = owned or idempotency_key is None
         record = await self._create_in_background(body, key, on_cancel=on_cancel, on_error=owned)
         return self._handle_of(record, idempotency_key=key, born=born)
