@@ -86,6 +86,12 @@ from ._models.parses import ParseOutput as ParseOutput
 from ._models.schema_generations import SchemaGeneration as SchemaGeneration
 from ._models.schemas import decode_output as decode_output
 from ._models.schemas import load_json_schema as load_json_schema
+from ._models.splits import SheetRegion as SheetRegion
+from ._models.splits import Split as Split
+from ._models.splits import SplitConsensus as SplitConsensus
+from ._models.splits import SplitLikelihood as SplitLikelihood
+from ._models.splits import SplitResult as SplitResult
+from ._models.splits import Subdocument as Subdocument
 from ._resources.base import Paginator as Paginator
 from ._resources.classifications import Classifications as Classifications
 from ._resources.edits import Edits as Edits
@@ -95,6 +101,7 @@ from ._resources.file_blueprints import FileBlueprints as FileBlueprints
 from ._resources.files import Files as Files
 from ._resources.parses import Parses as Parses
 from ._resources.schema_generations import Schemas as Schemas
+from ._resources.splits import Splits as Splits
 from ._runs.batch import Batch as Batch
 from ._runs.batch import BatchItem as BatchItem
 from ._runs.batch import BatchProgress as BatchProgress
@@ -189,7 +196,14 @@ __all__ = [
     "SchemaGeneration",
     "Schemas",
     "ServerError",
+    "SheetRegion",
     "SourcesResponse",
+    "Split",
+    "SplitConsensus",
+    "SplitLikelihood",
+    "SplitResult",
+    "Splits",
+    "Subdocument",
     "TERMINAL_STATUSES",
     "TokenError",
     "TransportError",

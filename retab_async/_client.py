@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._resources.files import Files
     from ._resources.parses import Parses
     from ._resources.schema_generations import Schemas
+    from ._resources.splits import Splits
     from ._runs.handle import RunHandle
 
 __all__ = ["DEFAULT_BASE_URL", "RetabClient"]
@@ -205,6 +206,13 @@ class RetabClient:
         from ._resources.files import Files
 
         return Files(self._pipeline)
+
+    @functools.cached_property
+    def splits(self) -> Splits:
+        """Split documents into their subdocuments: create, get, list, and background runs."""
+        from ._resources.splits import Splits
+
+        return Splits(self._pipeline, self.poller)
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -113,8 +113,8 @@ def test_every_primitive_has_its_columns() -> None:
 
 
 def test_unknown_primitive() -> None:
-    with pytest.raises(UsageError, match="cannot run primitive 'splits'"):
-        rd.result_columns("splits")
+    with pytest.raises(UsageError, match="cannot run primitive 'widgets'"):
+        rd.result_columns("widgets")
 
 
 def test_categories_travel_as_plain_data() -> None:
@@ -123,6 +123,18 @@ def test_categories_travel_as_plain_data() -> None:
         {"name": "invoice", "description": "", "handle_key": None},
         {"name": "receipt", "description": "paid", "handle_key": None},
     ]
+
+
+def test_splits_run_with_subdocuments_as_plain_data() -> None:
+    assert rd.result_columns("splits") == ("key", "status", "run_id", "output", "error")
+    made = make_job(
+        "splits", {"subdocuments": ["invoice"]}, batch_id=None, timeout=None, plugin="retab"
+    )
+    assert made.options["subdocuments"] == [
+        {"name": "invoice", "description": "", "allow_multiple_instances": False}
+    ]
+    with pytest.raises(UsageError, match="listed twice"):
+        make_job("splits", {"subdocuments": ["a", "a"]}, batch_id=None, timeout=None, plugin="r")
 
 
 def test_idempotency_keys_are_stable_and_distinct() -> None:

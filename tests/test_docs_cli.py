@@ -36,6 +36,7 @@ def test_the_reference_lists_every_command_and_option() -> None:
         "extract",
         "parse",
         "edit",
+        "split",
         "get",
         "wait",
         "cancel",

@@ -132,3 +132,14 @@ def test_parse_documents(tmp_path: Path) -> None:
     assert "batch:      receipt-cafe.txt: " in out.stdout
     assert "batch:      receipt-hardware-store.txt: " in out.stdout
     assert out.stdout.count("deleted:    prs_") == 1
+
+
+@pytest.mark.subprocess
+def test_split_documents(tmp_path: Path) -> None:
+    out = _run("split_documents.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "sync:       completed: invoice [1, 2], letter [3], invoice [4]" in out.stdout
+    assert "invoices:   [[1, 2], [4]]" in out.stdout
+    assert "consensus:  invoice [1, 2], letter [3], invoice [4]; likelihoods 3" in out.stdout
+    assert "batch:      letter-reference.txt: ['letter']" in out.stdout
+    assert out.stdout.count("deleted:    splt_") == 2

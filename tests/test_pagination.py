@@ -21,6 +21,7 @@ PRIMITIVES: dict[str, Create] = {
     "classifications": lambda c: c.classifications.create(INVOICE, CATEGORIES),
     "extractions": lambda c: c.extractions.create(INVOICE, SCHEMA),
     "parses": lambda c: c.parses.create(INVOICE),
+    "splits": lambda c: c.splits.create(INVOICE, CATEGORIES),
 }
 
 

@@ -40,6 +40,7 @@ from .._models.common import Category
 from .._models.edits import check_color
 from .._models.parses import TABLE_PARSING_FORMATS
 from .._models.schemas import load_json_schema
+from .._models.splits import Subdocument, normalize_subdocuments
 from .._resources.base import RunResource
 from .._runs.batch import Batch, BatchProgress, BatchResult
 from .._runs.handle import RunHandle
@@ -57,6 +58,7 @@ from .output import (
     error_text,
     filled_column,
     filled_path,
+    pages_column,
     started_table,
 )
 
@@ -180,6 +182,22 @@ def parser() -> argparse.ArgumentParser:
         help="write each filled PDF here, as <file name>_filled.pdf (made if missing)",
     )
     _batch_options(edit, consensus=False)
+    split = command(
+        "split",
+        "split files into their subdocuments in the background",
+        "Start one background split per file, wait for them with bounded concurrency and print "
+        "one row per file, in the order given: each subdocument found with its pages (--json: "
+        "the whole output).",
+    )
+    split.add_argument("files", nargs="+", metavar="FILE", help="documents to split")
+    split.add_argument("--subdocuments", metavar="A,B,C", help="comma-separated subdocument names")
+    split.add_argument(
+        "--subdocuments-file",
+        metavar="JSON",
+        help='a JSON list of names or {"name": ..., "description": ..., '
+        '"allow_multiple_instances": ...} objects',
+    )
+    _batch_options(split)
 
     run_help = "a run id (clss_...), or the run token --no-wait --json prints"
     primitive_help = (
@@ -417,11 +435,20 @@ def _edit_job(args: argparse.Namespace) -> _Job:
     )
 
 
+def _split_job(args: argparse.Namespace) -> _Job:
+    subdocuments = _subdocuments(args.subdocuments, args.subdocuments_file)
+    column = pages_column("SUBDOCUMENTS", "name")
+    return _Job(
+        lambda client: client.splits, (subdocuments,), column, {"n_consensus": args.consensus}
+    )
+
+
 _JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
     "classify": _classify_job,
     "extract": _extract_job,
     "parse": _parse_job,
     "edit": _edit_job,
+    "split": _split_job,
 }
 
 
@@ -470,13 +497,36 @@ def _categories(names: str | None, path: str | None) -> list[Category]:
     return normalize_categories(items)
 
 
-def _categories_file(path: str) -> list[Any]:
+def _subdocuments(names: str | None, path: str | None) -> list[Subdocument]:
+    if names and path:
+        raise UsageError("use --subdocuments or --subdocuments-file, not both")
+    if path:
+        raw = _json_file(path)
+        if not isinstance(raw, list):
+            raise UsageError(f"{path}: expected a non-empty JSON list of subdocuments")
+        try:
+            return normalize_subdocuments(raw)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    if not names:
+        raise UsageError("give --subdocuments a,b,c or --subdocuments-file subdocuments.json")
     try:
-        raw: Any = msgspec.json.decode(Path(path).read_bytes())
+        return normalize_subdocuments(name.strip() for name in names.split(","))
+    except UsageError as exc:
+        raise UsageError(f"--subdocuments: {exc}") from None
+
+
+def _json_file(path: str) -> Any:
+    try:
+        return msgspec.json.decode(Path(path).read_bytes())
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
     except msgspec.DecodeError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _categories_file(path: str) -> list[Any]:
+    raw = _json_file(path)
     if not isinstance(raw, list) or not raw:
         raise UsageError(f"{path}: expected a non-empty JSON list of categories")
     for number, item in enumerate(raw, start=1):

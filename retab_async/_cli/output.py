@@ -30,6 +30,7 @@ __all__ = [
     "error_text",
     "filled_column",
     "filled_path",
+    "pages_column",
     "started_table",
 ]
 
@@ -39,6 +40,7 @@ _STATUS_WIDTH = len("in_progress")
 _RUN_ID_WIDTH = 21  # "clss_" and 16 hex digits; longer ids just push the last column
 _OUTPUT_WIDTH = 40  # an extracted object is cut here, in the table; --json has it whole
 _RECORD_OUTPUT_WIDTH = 200  # `get` shows more of it; --json has it whole
+_PAGES_WIDTH = 30  # a split's or partition's entries
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,11 @@ def category_column(categories: Sequence[str]) -> Column:
 
 
 def _compact(output: Any) -> str:
-    text = _encode(output).decode()
-    return text if len(text) <= _OUTPUT_WIDTH else text[: _OUTPUT_WIDTH - 3] + "..."
+    return _cut(_encode(output).decode())
+
+
+def _cut(text: str, width: int = _OUTPUT_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _extraction_fields(record: Any) -> dict[str, Any]:
@@ -129,6 +134,28 @@ def filled_column(output_dir: Path | None) -> Column:
         return {"form_data": output.form_data, "filled_document": where}
 
     return Column("FILLED", len("FILLED"), cell, fields)
+
+
+def pages_column(header: str, label: str) -> Column:
+    """``split``, ``partition``: each entry's ``label`` field and its pages, as
+    ``invoice:1-2+4,receipt:3`` (cut short in the table); JSON has the whole output with
+    the consensus likelihoods."""
+
+    def cell(output: Any) -> str:
+        text = ",".join(f"{getattr(e, label)}:{_page_ranges(e.pages)}" for e in output)
+        return _cut(text, _PAGES_WIDTH) or "-"
+
+    return Column(header, max(len(header), _PAGES_WIDTH), cell, _extraction_fields)
+
+
+def _page_ranges(pages: Sequence[int]) -> str:
+    ranges: list[list[int]] = []
+    for page in pages:
+        if ranges and page == ranges[-1][1] + 1:
+            ranges[-1][1] = page
+        else:
+            ranges.append([page, page])
+    return "+".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 class Output:

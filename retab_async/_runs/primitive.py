@@ -22,6 +22,7 @@ from .._models.extractions import Extraction
 from .._models.file_blueprints import FileBlueprint
 from .._models.parses import Parse
 from .._models.schema_generations import SchemaGeneration
+from .._models.splits import Split
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -33,6 +34,7 @@ __all__ = [
     "SCHEMA_GENERATIONS",
     "Primitive",
     "RunRecord",
+    "SPLITS",
     "Scan",
     "check_id",
 ]
@@ -267,6 +269,8 @@ FILE_BLUEPRINTS: Primitive[FileBlueprint] = Primitive(
     deletable=False,
 )
 
+SPLITS: Primitive[Split] = Primitive("splits", Split)
+
 PRIMITIVES: dict[str, Primitive[Any]] = {
     primitive.name: primitive
     for primitive in (
@@ -276,6 +280,7 @@ PRIMITIVES: dict[str, Primitive[Any]] = {
         SCHEMA_GENERATIONS,
         EDITS,
         FILE_BLUEPRINTS,
+        SPLITS,
     )
 }
 """Every primitive by name, for resuming a run from a token."""

@@ -20,10 +20,12 @@ import msgspec
 from .._documents import normalize_categories
 from .._errors import RunCancelled, RunFailed, UsageError
 from .._models.common import MIMEData
+from .._models.splits import normalize_subdocuments
 from .._resources.classifications import Classifications
 from .._resources.edits import Edits
 from .._resources.extractions import Extractions
 from .._resources.parses import Parses
+from .._resources.splits import Splits
 from .._runs.batch import BatchItem
 
 __all__ = ["BASE_COLUMNS", "Job", "input_key", "make_job", "result_columns", "result_meta"]
@@ -36,7 +38,8 @@ BASE_COLUMNS = ("key", "status", "run_id")
 # ``start(document, ..., idempotency_key=...)`` and a ``primitive`` description;
 # a new primitive is one entry here.
 _RESOURCES: dict[str, type[Any]] = {
-    resource.primitive.name: resource for resource in (Classifications, Extractions, Parses, Edits)
+    resource.primitive.name: resource
+    for resource in (Classifications, Extractions, Parses, Edits, Splits)
 }
 
 _MAX_BATCH_ID = 128
@@ -216,6 +219,9 @@ def _check_options(primitive: str, resource: type[Any], options: dict[str, Any])
     if "categories" in options:
         cats = normalize_categories(options["categories"])
         options["categories"] = msgspec.to_builtins(cats)  # plain data in the graph
+    if "subdocuments" in options:
+        subdocuments = normalize_subdocuments(options["subdocuments"])
+        options["subdocuments"] = msgspec.to_builtins(subdocuments)
     return options
 
 

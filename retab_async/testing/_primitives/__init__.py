@@ -17,6 +17,7 @@ from .extractions import EXTRACTIONS
 from .file_blueprints import FILE_BLUEPRINTS
 from .parses import PARSES
 from .schema_generations import SCHEMA_GENERATIONS
+from .splits import SPLITS
 
 __all__ = ["PRIMITIVES"]
 
@@ -27,5 +28,6 @@ PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (
     SCHEMA_GENERATIONS,
     EDITS,
     FILE_BLUEPRINTS,
+    SPLITS,
 )
 """Every primitive the local server serves."""

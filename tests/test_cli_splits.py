@@ -1,0 +1,109 @@
+"""The split command: the batch machinery of classify, with subdocuments as its input
+and each subdocument's pages as its result column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .test_cli import DOCS, _columns, run
+
+BUNDLE = b"INVOICE 1\nDue: 30 EUR\fcontinued\fLetter\nDear Sir\fInvoice 2"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> str:
+    path = tmp_path / "bundle.txt"
+    path.write_bytes(BUNDLE)
+    return str(path)
+
+
+def test_split_local_prints_each_subdocument_with_its_pages(
+    capsys: pytest.CaptureFixture[str], bundle: str
+) -> None:
+    code, out, err = run(
+        capsys, "split", "--local", bundle, str(DOCS[0]), "--subdocuments", "invoice, letter"
+    )
+    assert code == 0 and "2 completed, 0 failed, 0 cancelled" in err
+    assert out.splitlines()[0].split() == ["FILE", "STATUS", "SUBDOCUMENTS", "RUN", "ERROR"]
+    rows = _columns(out)
+    assert [r["FILE"] for r in rows] == [bundle, str(DOCS[0])]
+    assert rows[0]["SUBDOCUMENTS"] == "invoice:1-2+4,letter:3"
+    assert all(r["STATUS"] == "completed" and r["RUN"].startswith("splt_") for r in rows)
+
+
+def test_split_json_from_a_subdocuments_file(
+    capsys: pytest.CaptureFixture[str], bundle: str, tmp_path: Path
+) -> None:
+    subdocuments = tmp_path / "subdocuments.json"
+    subdocuments.write_text(
+        json.dumps([{"name": "invoice", "allow_multiple_instances": True}, "letter"])
+    )
+    code, out, _ = run(
+        capsys,
+        "split",
+        "--local",
+        "--json",
+        bundle,
+        "--subdocuments-file",
+        str(subdocuments),
+        "--consensus",
+        "3",
+    )
+    assert code == 0
+    row = json.loads(out)
+    assert row["status"] == "completed" and row["run_id"].startswith("splt_")
+    assert [(e["name"], e["pages"]) for e in row["output"]] == [
+        ("invoice", [1, 2]),
+        ("letter", [3]),
+        ("invoice", [4]),
+    ]
+    assert len(row["likelihoods"]) == 3
+
+
+@pytest.fixture
+def nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens here: a usage error must come before any request."""
+    monkeypatch.setenv("RETAB_API_KEY", "sk_cli_test")
+    monkeypatch.setenv("RETAB_API_BASE_URL", "http://127.0.0.1:9")
+
+
+@pytest.mark.usefixtures("nowhere")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["split", "{doc}"], "give --subdocuments a,b,c or --subdocuments-file"),
+        (
+            ["split", "{doc}", "--subdocuments", "a,,b"],
+            "--subdocuments: subdocument #1 has a blank",
+        ),
+        (["split", "{doc}", "--subdocuments", "a,a"], "'a' is listed twice"),
+        (["split", "{doc}", "--subdocuments-file", "{empty}"], "must not be empty"),
+        (["split", "{doc}", "--subdocuments-file", "{object}"], "expected a non-empty JSON list"),
+        (["split", "{doc}", "--subdocuments-file", "{bad}"], "unknown keys: ['kind']"),
+        (["split", "{doc}", "--subdocuments-file", "missing.json"], "missing.json"),
+        (["split", "{doc}", "--subdocuments", "a", "--subdocuments-file", "{empty}"], "not both"),
+        (["split", "{doc}", "--subdocuments", "a", "--consensus", "0"], "--consensus"),
+    ],
+)
+def test_usage_errors_exit_2_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    (tmp_path / "empty.json").write_text("[]")
+    (tmp_path / "object.json").write_text('{"name": "a"}')
+    (tmp_path / "bad.json").write_text('[{"name": "a", "kind": "x"}]')
+    paths = {f"{{{p.stem}}}": str(p) for p in tmp_path.iterdir()} | {"{doc}": str(DOCS[0])}
+    code, out, err = run(capsys, *(paths.get(a, a) for a in argv))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_help_of_split(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "split", "--help")
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--subdocuments", "--subdocuments-file", "--consensus", "--checkpoint"):
+        assert option in text
