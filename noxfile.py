@@ -85,6 +85,7 @@ BENCHMARKS = [
     "bench_single_run.py",
     "bench_waits.py",
     "bench_batch.py",
+    "bench_upload.py",
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from _common import results_dir
 
-ORDER = ["get", "waits", "single_run", "batch", "decode", "import", "server"]
+ORDER = ["get", "waits", "single_run", "batch", "decode", "import", "server", "upload"]
 
 
 def load() -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["server", "decode", "import", "get", "single_run", "waits", "batch"]
+SCRIPTS = ["server", "decode", "import", "get", "single_run", "waits", "batch", "upload"]
 # The server benchmark once more with its fallback load generator, which labels itself unsound.
 RUNS = {name: (name, []) for name in SCRIPTS} | {"server_no_wrk": ("server", ["--no-wrk"])}
 
