@@ -17,7 +17,7 @@ from retab_async import (
     UsageError,
     __version__,
 )
-from retab_async._resources.base import RunResource
+from retab_async._resources.base import BackgroundResource
 from retab_async._runs.primitive import PRIMITIVES
 from retab_async.testing import LocalRetab
 
@@ -333,4 +333,4 @@ def test_each_primitive_is_the_client_property_of_its_name(name: str) -> None:
     # The CLI's --primitive and run tokens find a primitive's resource by this name.
     client = RetabClient(api_key="k")
     resource = getattr(client, name)
-    assert isinstance(resource, RunResource) and resource.primitive is PRIMITIVES[name]
+    assert isinstance(resource, BackgroundResource) and resource.primitive is PRIMITIVES[name]

@@ -41,7 +41,7 @@ from .._models.edits import check_color
 from .._models.parses import TABLE_PARSING_FORMATS
 from .._models.schemas import load_json_schema
 from .._models.splits import Subdocument, normalize_subdocuments
-from .._resources.base import RunResource
+from .._resources.base import BackgroundResource
 from .._runs.batch import Batch, BatchProgress, BatchResult
 from .._runs.handle import RunHandle
 from .._runs.primitive import CLASSIFICATIONS, PRIMITIVES, Primitive
@@ -715,7 +715,7 @@ def _handle(client: RetabClient, args: argparse.Namespace) -> RunHandle[Any]:
     :class:`TokenError` (bad token) before anything is sent."""
     if is_token(args.id):
         return client.resume(args.id)
-    resource: RunResource[Any, Any] = getattr(client, args.primitive)
+    resource: BackgroundResource[Any, Any] = getattr(client, args.primitive)
     return resource.handle(args.id)
 
 

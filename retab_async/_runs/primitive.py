@@ -249,7 +249,7 @@ EXTRACTIONS: Primitive[Extraction] = Primitive("extractions", Extraction)
 PARSES: Primitive[Parse] = Primitive("parses", Parse, list_status_filter=False)
 
 SCHEMA_GENERATIONS: Primitive[SchemaGeneration] = Primitive(
-    "schema_generations",
+    "schemas",
     SchemaGeneration,
     list_status_filter=False,
     result_field="json_schema",

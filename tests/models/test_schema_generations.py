@@ -92,4 +92,4 @@ def test_the_description_names_its_differences() -> None:
     assert SCHEMA_GENERATIONS.result_field == "json_schema"
     assert not SCHEMA_GENERATIONS.listable and not SCHEMA_GENERATIONS.deletable
     assert not SCHEMA_GENERATIONS.list_rounds
-    assert PRIMITIVES["schema_generations"] is SCHEMA_GENERATIONS
+    assert PRIMITIVES["schemas"] is SCHEMA_GENERATIONS

@@ -80,7 +80,7 @@ async def test_bad_options_are_refused_before_sending(
 @pytest.mark.retab_server(run_time=0.05)
 async def test_start_wait_get_cancel(client: RetabClient, server: LocalRetab) -> None:
     handle = await client.schemas.start([INVOICE])
-    assert handle.primitive.name == "schema_generations"
+    assert handle.primitive.name == "schemas"
     record = await handle.wait(timeout=10)
     assert record.json_schema is not None and "total" in record.json_schema["properties"]
     light = await client.schemas.get(handle.id, include_output=False)
@@ -120,7 +120,7 @@ async def test_a_token_resumes_the_run_in_a_fresh_client(server: LocalRetab) -> 
         token = handle.token
     async with make_client(server) as second:
         resumed = second.resume(token)
-        assert resumed.primitive.name == "schema_generations" and resumed.id == handle.id
+        assert resumed.primitive.name == "schemas" and resumed.id == handle.id
         record = await resumed.wait(timeout=10)
     assert isinstance(record, SchemaGeneration) and record.json_schema is not None
 

@@ -185,7 +185,7 @@ def _compute(request: SchemaGenerationCreate) -> Outcome:
 
 
 SCHEMA_GENERATIONS: ServerPrimitive[SchemaGenerationCreate] = ServerPrimitive(
-    name="schema_generations",
+    name="schemas",
     noun="Schema generation",
     id_prefix="schgen_",
     parse_create=parse_schema_generation_create,
