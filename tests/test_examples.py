@@ -143,3 +143,24 @@ def test_split_documents(tmp_path: Path) -> None:
     assert "consensus:  invoice [1, 2], letter [3], invoice [4]; likelihoods 3" in out.stdout
     assert "batch:      letter-reference.txt: ['letter']" in out.stdout
     assert out.stdout.count("deleted:    splt_") == 2
+
+
+@pytest.mark.subprocess
+def test_fill_forms(tmp_path: Path) -> None:
+    out = _run("fill_forms.py", "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "field:      full_name (text, page 1) = 'Ada Lovelace'" in lines
+    assert "field:      i_agree_to_the_terms (checkbox, page 1) = 'true'" in lines
+    assert "field:      member_since (text, page 1) = None" in lines
+    assert any(line.startswith("saved:      application_filled.pdf (") for line in lines)
+    assert any(
+        line.startswith("template:   completed, {'full_name': 'Charles Babbage'") for line in lines
+    )
+    assert sorted(line for line in lines if line.startswith("batch:")) == [
+        f"batch:      form-{n} -> form-{n}_filled.pdf" for n in (1, 2, 3)
+    ]
+    assert lines[-1] == "deleted:    3 edits of the batch"
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["application_filled.pdf", *(f"form-{n}_filled.pdf" for n in (1, 2, 3))]
+    assert all((tmp_path / "out" / name).read_bytes().startswith(b"%PDF-") for name in written)
