@@ -131,6 +131,7 @@ class RunRoutes:
     async def until_terminal(self, run: Run) -> None:
         """Wait, on the store's clock, until ``run`` is terminal."""
         store = self.store
+        store.advance()
         while not run.terminal:
             await store.clock.sleep(max(0.0, store.finish_time(run) - store.clock.now()) + 0.001)
             store.advance()

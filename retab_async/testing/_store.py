@@ -327,7 +327,8 @@ class RunStore:
         heapq.heappush(self._events, (started, seq, "in_progress"))
         final = "failed" if run.will_fail else "completed"
         heapq.heappush(self._events, (started + run_time, seq, final))
-        self.advance(now_mono)
+        # Not advanced here: a background create answers the run as created, `queued`
+        # (D2), even when it leaves the queue at once; the next request moves it on.
         return run
 
     def finish_time(self, run: Run) -> float:

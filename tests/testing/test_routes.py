@@ -45,6 +45,18 @@ async def test_background_run_moves_through_its_lifecycle() -> None:
     assert body["output"]["category"] == "invoice"
 
 
+async def test_background_create_answers_queued_even_without_a_queue_time() -> None:
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=0.05, clock=clock) as server,
+        aiohttp.ClientSession() as session,
+    ):
+        api = Api(server, session)
+        created = await api.create(background=True)
+        _, body, _ = await api.call("GET", f"/v1/classifications/{created['id']}")
+    assert (created["status"], body["status"]) == ("queued", "in_progress")  # D2
+
+
 async def test_include_output_false_nulls_output_and_consensus(api: Api) -> None:
     created = await api.create(n_consensus=3)
     status, light, _ = await api.call(
