@@ -41,6 +41,7 @@ def test_the_reference_lists_every_command_and_option() -> None:
         "wait",
         "cancel",
         "list",
+        "upload",
     }
     for name, command in commands.items():
         assert f"## `retab-async {name}`" in text
@@ -50,7 +51,8 @@ def test_the_reference_lists_every_command_and_option() -> None:
                     assert option in text, (name, option)
     for code in EXIT_CODES:
         assert f"\n  {code} " in text
-    for name in ("get", "wait", "cancel", "list"):  # --local is offered on batch commands only
+    # --local is offered on batch commands only
+    for name in ("get", "wait", "cancel", "list", "upload"):
         section = text.split(f"## `retab-async {name}`")[1]
         usage = section.strip().split("\n\n")[0]
         assert usage.startswith("```text\nusage: ") and "--local" not in usage

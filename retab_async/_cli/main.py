@@ -238,7 +238,15 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--limit", type=int, default=20, metavar="N", help="at most N runs (default: %(default)s)"
     )
-    for single in (get, wait, cancel, listing):
+    upload = command(
+        "upload",
+        "upload files of any size",
+        "Upload each file, streamed from disk whatever its size, and print its file id, size "
+        "and the document URL that names it. The other commands upload a file too large to "
+        "send inline on their own; this gives a file id to reuse.",
+    )
+    upload.add_argument("files", nargs="+", metavar="FILE", help="files to upload")
+    for single in (get, wait, cancel, listing, upload):
         # Accepted only to be refused with a reason (see _check_local).
         single.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
     return top
@@ -311,9 +319,13 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
     _check_local(args)
     if args.command in _JOBS:
         files, job = _batch_inputs(args)  # every argument checked before anything is sent
+    if args.command == "upload":
+        uploads = _upload_inputs(args.files)
     async with _client(args, out) as client:
         if args.command in _JOBS:
             return await _batch(client, args, files, job, out)
+        if args.command == "upload":
+            return await _upload(client, uploads, out)
         if args.command == "list":
             return await _list(client, PRIMITIVES[args.primitive], args.status, args.limit, out)
         handle = _handle(client, args)
@@ -761,6 +773,28 @@ async def _cancel(handle: RunHandle[Any], out: Output) -> int:
         out.note(f"nothing was cancelled: run {run_id} ended first ({record.status})")
     else:
         out.note(f"cancel requested; run {run_id} is {record.status}")
+    return EXIT_OK
+
+
+def _upload_inputs(names: Sequence[str]) -> list[Path]:
+    paths = [Path(name) for name in names]
+    for path in paths:
+        _check_file(path)
+    if len(set(paths)) != len(paths):
+        raise UsageError("a file is given twice")
+    return paths
+
+
+async def _upload(client: RetabClient, paths: Sequence[Path], out: Output) -> int:
+    """Upload one file after another (each is a stream already); one row per file."""
+    rows: list[tuple[str, str, str, str]] = []
+    for path in paths:
+        uploaded = await client.files.upload(path)
+        if out.json_lines:
+            out.json({"file": str(path), **msgspec.structs.asdict(uploaded)})
+        rows.append((str(path), uploaded.file_id, str(uploaded.size_bytes), uploaded.document.url))
+    if not out.json_lines:
+        out.table(("FILE", "ID", "BYTES", "DOCUMENT"), rows)
     return EXIT_OK
 
 
