@@ -83,6 +83,10 @@ from ._models.files import FileUpload as FileUpload
 from ._models.files import UploadedFile as UploadedFile
 from ._models.parses import Parse as Parse
 from ._models.parses import ParseOutput as ParseOutput
+from ._models.partitions import Partition as Partition
+from ._models.partitions import PartitionChunk as PartitionChunk
+from ._models.partitions import PartitionConsensus as PartitionConsensus
+from ._models.partitions import PartitionLikelihood as PartitionLikelihood
 from ._models.schema_generations import SchemaGeneration as SchemaGeneration
 from ._models.schemas import decode_output as decode_output
 from ._models.schemas import load_json_schema as load_json_schema
@@ -100,6 +104,7 @@ from ._resources.extractions import ExtractionStream as ExtractionStream
 from ._resources.file_blueprints import FileBlueprints as FileBlueprints
 from ._resources.files import Files as Files
 from ._resources.parses import Parses as Parses
+from ._resources.partitions import Partitions as Partitions
 from ._resources.schema_generations import Schemas as Schemas
 from ._resources.splits import Splits as Splits
 from ._runs.batch import Batch as Batch
@@ -174,6 +179,11 @@ __all__ = [
     "Parse",
     "ParseOutput",
     "Parses",
+    "Partition",
+    "PartitionChunk",
+    "PartitionConsensus",
+    "PartitionLikelihood",
+    "Partitions",
     "PauseTimeout",
     "PermissionDeniedError",
     "PollPolicy",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._resources.file_blueprints import FileBlueprints
     from ._resources.files import Files
     from ._resources.parses import Parses
+    from ._resources.partitions import Partitions
     from ._resources.schema_generations import Schemas
     from ._resources.splits import Splits
     from ._runs.handle import RunHandle
@@ -213,6 +214,13 @@ class RetabClient:
         from ._resources.splits import Splits
 
         return Splits(self._pipeline, self.poller)
+
+    @functools.cached_property
+    def partitions(self) -> Partitions:
+        """Partition documents into chunks by a key: create, get, list, and background runs."""
+        from ._resources.partitions import Partitions
+
+        return Partitions(self._pipeline, self.poller)
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The split command: the batch machinery of classify, with subdocuments as its input
-and each subdocument's pages as its result column."""
+"""The split and partition commands: the batch machinery of classify, with subdocuments
+(split) or a key (partition) as their input, and each entry's pages as their result column."""
 
 from __future__ import annotations
 
@@ -107,3 +107,64 @@ def test_help_of_split(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--subdocuments", "--subdocuments-file", "--consensus", "--checkpoint"):
         assert option in text
+
+
+LEDGER = b"Invoice number: A\nTotal: 3\fcontinued\fInvoice number: B\nInvoice number: C"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> str:
+    path = tmp_path / "ledger.txt"
+    path.write_bytes(LEDGER)
+    return str(path)
+
+
+def test_partition_local_prints_each_chunk_with_its_pages(
+    capsys: pytest.CaptureFixture[str], ledger: str
+) -> None:
+    code, out, err = run(
+        capsys,
+        "partition",
+        "--local",
+        ledger,
+        "--key",
+        "invoice number",
+        "--instructions",
+        "one chunk per invoice",
+    )
+    assert code == 0 and "1 completed, 0 failed, 0 cancelled" in err
+    assert out.splitlines()[0].split() == ["FILE", "STATUS", "CHUNKS", "RUN", "ERROR"]
+    (row,) = _columns(out)
+    assert row["CHUNKS"] == "A:1-2,B:3,C:3" and row["RUN"].startswith("prtn_")
+
+
+def test_partition_json_without_overlap(capsys: pytest.CaptureFixture[str], ledger: str) -> None:
+    argv = ["partition", "--local", "--json", ledger, "--key", "invoice number"]
+    code, out, _ = run(capsys, *argv, "--instructions", "x", "--no-overlap", "--consensus", "3")
+    assert code == 0
+    row = json.loads(out)
+    assert [(c["key"], c["pages"]) for c in row["output"]] == [("A", [1, 2]), ("B", [3])]
+    assert len(row["likelihoods"]) == 2
+
+
+@pytest.mark.usefixtures("nowhere")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--key", "k"], "partition needs --instructions"),
+        (["--key", " ", "--instructions", "x"], "--key must name what to partition by"),
+        (["--key", "k", "--instructions", "x", "--consensus", "17"], "--consensus"),
+    ],
+)
+def test_partition_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "partition", str(DOCS[0]), *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: ") and message in err
+
+
+def test_partition_requires_a_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "partition", "--local", str(DOCS[0]), "--instructions", "x")
+    assert exit_info.value.code == 2 and "--key" in capsys.readouterr().err

@@ -137,6 +137,15 @@ def test_splits_run_with_subdocuments_as_plain_data() -> None:
         make_job("splits", {"subdocuments": ["a", "a"]}, batch_id=None, timeout=None, plugin="r")
 
 
+def test_partitions_run_with_their_key_and_instructions() -> None:
+    assert rd.result_columns("partitions") == ("key", "status", "run_id", "output", "error")
+    options = {"key": "invoice number", "instructions": "one per invoice", "allow_overlap": False}
+    made = make_job("partitions", options, batch_id=None, timeout=None, plugin="retab")
+    assert made.options == options
+    with pytest.raises(UsageError, match="bad options for partitions"):
+        make_job("partitions", {"key": "k"}, batch_id=None, timeout=None, plugin="retab")
+
+
 def test_idempotency_keys_are_stable_and_distinct() -> None:
     a, b = job(), job()
     assert a.idempotency_key("x.pdf") == b.idempotency_key("x.pdf")

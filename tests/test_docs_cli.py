@@ -37,6 +37,7 @@ def test_the_reference_lists_every_command_and_option() -> None:
         "parse",
         "edit",
         "split",
+        "partition",
         "get",
         "wait",
         "cancel",

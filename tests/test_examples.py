@@ -164,3 +164,13 @@ def test_fill_forms(tmp_path: Path) -> None:
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["application_filled.pdf", *(f"form-{n}_filled.pdf" for n in (1, 2, 3))]
     assert all((tmp_path / "out" / name).read_bytes().startswith(b"%PDF-") for name in written)
+
+
+@pytest.mark.subprocess
+def test_partition_documents(tmp_path: Path) -> None:
+    out = _run("partition_documents.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "overlap:    A-1 [1, 2], B-7 [3], C-2 [3]" in out.stdout
+    assert "no overlap: A-1 [1, 2], B-7 [3]" in out.stdout
+    assert "consensus:  A-1 [1, 2], B-7 [3], C-2 [3]; likelihoods 3" in out.stdout
+    assert out.stdout.count("deleted:    prtn_") == 3

@@ -22,6 +22,7 @@ PRIMITIVES: dict[str, Create] = {
     "extractions": lambda c: c.extractions.create(INVOICE, SCHEMA),
     "parses": lambda c: c.parses.create(INVOICE),
     "splits": lambda c: c.splits.create(INVOICE, CATEGORIES),
+    "partitions": lambda c: c.partitions.create(INVOICE, "invoice", "one per invoice"),
 }
 
 

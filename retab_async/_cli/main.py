@@ -198,6 +198,21 @@ def parser() -> argparse.ArgumentParser:
         '"allow_multiple_instances": ...} objects',
     )
     _batch_options(split)
+    partition = command(
+        "partition",
+        "partition files into chunks by a key in the background",
+        "Start one background partition per file, wait for them with bounded concurrency and "
+        "print one row per file, in the order given: each value of the key found with its "
+        "pages (--json: the whole output). --instructions is required, as by the API.",
+    )
+    partition.add_argument("files", nargs="+", metavar="FILE", help="documents to partition")
+    partition.add_argument(
+        "--key", required=True, metavar="KEY", help="what to partition by (e.g. 'invoice number')"
+    )
+    partition.add_argument(
+        "--no-overlap", action="store_true", help="put each page in one chunk only"
+    )
+    _batch_options(partition)
 
     run_help = "a run id (clss_...), or the run token --no-wait --json prints"
     primitive_help = (
@@ -447,6 +462,17 @@ def _edit_job(args: argparse.Namespace) -> _Job:
     )
 
 
+def _partition_job(args: argparse.Namespace) -> _Job:
+    if not args.key.strip():
+        raise UsageError("--key must name what to partition by")
+    if not args.instructions:
+        raise UsageError("partition needs --instructions saying how to partition")
+    options = {"n_consensus": args.consensus, "allow_overlap": not args.no_overlap}
+    return _Job(
+        lambda client: client.partitions, (args.key,), pages_column("CHUNKS", "key"), options
+    )
+
+
 def _split_job(args: argparse.Namespace) -> _Job:
     subdocuments = _subdocuments(args.subdocuments, args.subdocuments_file)
     column = pages_column("SUBDOCUMENTS", "name")
@@ -461,6 +487,7 @@ _JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
     "parse": _parse_job,
     "edit": _edit_job,
     "split": _split_job,
+    "partition": _partition_job,
 }
 
 

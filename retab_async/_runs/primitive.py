@@ -21,6 +21,7 @@ from .._models.edits import Edit
 from .._models.extractions import Extraction
 from .._models.file_blueprints import FileBlueprint
 from .._models.parses import Parse
+from .._models.partitions import Partition
 from .._models.schema_generations import SchemaGeneration
 from .._models.splits import Split
 
@@ -30,6 +31,7 @@ __all__ = [
     "EXTRACTIONS",
     "FILE_BLUEPRINTS",
     "PARSES",
+    "PARTITIONS",
     "PRIMITIVES",
     "SCHEMA_GENERATIONS",
     "Primitive",
@@ -271,6 +273,8 @@ FILE_BLUEPRINTS: Primitive[FileBlueprint] = Primitive(
 
 SPLITS: Primitive[Split] = Primitive("splits", Split)
 
+PARTITIONS: Primitive[Partition] = Primitive("partitions", Partition)
+
 PRIMITIVES: dict[str, Primitive[Any]] = {
     primitive.name: primitive
     for primitive in (
@@ -281,6 +285,7 @@ PRIMITIVES: dict[str, Primitive[Any]] = {
         EDITS,
         FILE_BLUEPRINTS,
         SPLITS,
+        PARTITIONS,
     )
 }
 """Every primitive by name, for resuming a run from a token."""

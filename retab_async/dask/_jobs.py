@@ -25,6 +25,7 @@ from .._resources.classifications import Classifications
 from .._resources.edits import Edits
 from .._resources.extractions import Extractions
 from .._resources.parses import Parses
+from .._resources.partitions import Partitions
 from .._resources.splits import Splits
 from .._runs.batch import BatchItem
 
@@ -39,7 +40,7 @@ BASE_COLUMNS = ("key", "status", "run_id")
 # a new primitive is one entry here.
 _RESOURCES: dict[str, type[Any]] = {
     resource.primitive.name: resource
-    for resource in (Classifications, Extractions, Parses, Edits, Splits)
+    for resource in (Classifications, Extractions, Parses, Edits, Splits, Partitions)
 }
 
 _MAX_BATCH_ID = 128

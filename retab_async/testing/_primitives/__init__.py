@@ -16,6 +16,7 @@ from .edits import EDITS
 from .extractions import EXTRACTIONS
 from .file_blueprints import FILE_BLUEPRINTS
 from .parses import PARSES
+from .partitions import PARTITIONS
 from .schema_generations import SCHEMA_GENERATIONS
 from .splits import SPLITS
 
@@ -29,5 +30,6 @@ PRIMITIVES: tuple[ServerPrimitive[Any], ...] = (
     EDITS,
     FILE_BLUEPRINTS,
     SPLITS,
+    PARTITIONS,
 )
 """Every primitive the local server serves."""
