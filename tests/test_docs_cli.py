@@ -38,6 +38,8 @@ def test_the_reference_lists_every_command_and_option() -> None:
         "edit",
         "split",
         "partition",
+        "generate-schema",
+        "blueprint",
         "get",
         "wait",
         "cancel",

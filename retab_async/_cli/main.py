@@ -38,19 +38,22 @@ from .._http.transport import _is_loopback
 from .._mime import mime_type_for
 from .._models.common import Category
 from .._models.edits import check_color
+from .._models.file_blueprints import check_file_id
 from .._models.parses import TABLE_PARSING_FORMATS
 from .._models.schemas import load_json_schema
 from .._models.splits import Subdocument, normalize_subdocuments
 from .._resources.base import BackgroundResource
-from .._runs.batch import Batch, BatchProgress, BatchResult
+from .._runs.batch import Batch, BatchItem, BatchProgress, BatchResult
 from .._runs.handle import RunHandle
 from .._runs.primitive import CLASSIFICATIONS, PRIMITIVES, Primitive
 from .._runs.tokens import is_token
 from .._status import KNOWN_STATUSES, TERMINAL_STATUSES
 from .._version import __version__
 from .output import (
+    BLUEPRINT_COLUMN,
     OUTPUT_COLUMN,
     PAGES_COLUMN,
+    SCHEMA_COLUMN,
     Column,
     Output,
     ResultTable,
@@ -213,6 +216,27 @@ def parser() -> argparse.ArgumentParser:
         "--no-overlap", action="store_true", help="put each page in one chunk only"
     )
     _batch_options(partition)
+    generate = command(
+        "generate-schema",
+        "generate a JSON schema from example files",
+        "Start one background schema generation from all the files given (examples of one "
+        "kind of document), wait for it and print one row (SCHEMA: the properties found; "
+        "--json: the whole JSON schema, ready for extract --schema).",
+    )
+    generate.add_argument("files", nargs="+", metavar="FILE", help="example documents")
+    _batch_options(generate, consensus=False)
+    blueprint = command(
+        "blueprint",
+        "describe files: their pages and fields",
+        "Start one background file blueprint per file, wait for them with bounded concurrency "
+        "and print one row per file, in the order given (BLUEPRINT: pages and fields found; "
+        "--json: the whole blueprint). A local file is uploaded first; an argument that is "
+        "no local file is the id of a file uploaded before (file_...).",
+    )
+    blueprint.add_argument(
+        "files", nargs="+", metavar="FILE", help="local files, or ids of uploaded files"
+    )
+    _batch_options(blueprint, consensus=False, model=False, instructions="the blueprint's intent")
 
     run_help = "a run id (clss_...), or the run token --no-wait --json prints"
     primitive_help = (
@@ -267,14 +291,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _batch_options(command: argparse.ArgumentParser, *, consensus: bool = True) -> None:
+def _batch_options(
+    command: argparse.ArgumentParser,
+    *,
+    consensus: bool = True,
+    model: bool = True,
+    instructions: str = "extra instructions for the model",
+) -> None:
     """The options every batch command (classify, extract, parse) shares."""
-    command.add_argument("--model", default="retab-small", help="model (default: %(default)s)")
+    if model:
+        command.add_argument("--model", default="retab-small", help="model (default: %(default)s)")
     if consensus:
         command.add_argument(
             "--consensus", type=int, default=1, metavar="N", help="votes per run, 1-16 (default: 1)"
         )
-    command.add_argument("--instructions", metavar="TEXT", help="extra instructions for the model")
+    command.add_argument("--instructions", metavar="TEXT", help=instructions)
     command.add_argument(
         "--concurrency",
         type=int,
@@ -420,6 +451,10 @@ class _Job:
         column: what the results show beside their status.
         on_result: called with the client and each result before it is printed (an
             edit's filled document is written to disk); an error stops the command.
+        inputs: the runs to start, as ``(key, input)``, when they are not one per file
+            (a schema from all files; blueprints of uploaded files).
+        local_files: whether every argument must be a local document.
+        instructions_option: the option ``--instructions`` sets (``intent``...).
     """
 
     resource: Callable[[RetabClient], Any]
@@ -427,6 +462,9 @@ class _Job:
     column: Column
     options: dict[str, Any] = field(default_factory=dict)
     on_result: Callable[[RetabClient, BatchResult[Any]], Awaitable[None]] | None = None
+    inputs: Callable[[RetabClient, list[Path]], Awaitable[list[tuple[str, Any]]]] | None = None
+    local_files: bool = True
+    instructions_option: str = "instructions"
 
 
 def _classify_job(args: argparse.Namespace) -> _Job:
@@ -481,6 +519,46 @@ def _split_job(args: argparse.Namespace) -> _Job:
     )
 
 
+def _generate_schema_job(args: argparse.Namespace) -> _Job:
+    async def one_run(client: RetabClient, files: list[Path]) -> list[tuple[str, Any]]:
+        return [(", ".join(map(str, files)), [str(f) for f in files])]
+
+    return _Job(lambda client: client.schemas, (), SCHEMA_COLUMN, inputs=one_run)
+
+
+def _blueprint_job(args: argparse.Namespace) -> _Job:
+    targets = [_blueprint_target(name) for name in args.files]
+
+    async def uploaded(client: RetabClient, files: list[Path]) -> list[tuple[str, Any]]:
+        inputs: list[tuple[str, Any]] = []
+        for name, target in zip(args.files, targets, strict=True):
+            if isinstance(target, Path):
+                target = (await client.files.upload(target)).file_id
+            inputs.append((name, target))
+        return inputs
+
+    return _Job(
+        lambda client: client.file_blueprints,
+        (),
+        BLUEPRINT_COLUMN,
+        inputs=uploaded,
+        local_files=False,
+        instructions_option="intent",
+    )
+
+
+def _blueprint_target(name: str) -> Path | str:
+    """A local file to upload, or the id of an uploaded file. Raises :class:`UsageError`."""
+    path = Path(name)
+    if path.exists():
+        _check_file(path)
+        return path
+    try:
+        return check_file_id(name)
+    except UsageError:
+        raise UsageError(f"{name}: no such file, nor the id of an uploaded file") from None
+
+
 _JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
     "classify": _classify_job,
     "extract": _extract_job,
@@ -488,6 +566,8 @@ _JOBS: dict[str, Callable[[argparse.Namespace], _Job]] = {
     "edit": _edit_job,
     "split": _split_job,
     "partition": _partition_job,
+    "generate-schema": _generate_schema_job,
+    "blueprint": _blueprint_job,
 }
 
 
@@ -495,7 +575,8 @@ def _batch_inputs(args: argparse.Namespace) -> tuple[list[Path], _Job]:
     job = _JOBS[args.command](args)
     files = [Path(name) for name in args.files]
     for path in files:
-        _check_file(path)
+        if job.local_files:
+            _check_file(path)
     if len(set(files)) != len(files):
         raise UsageError("a file is given twice")
     if getattr(args, "consensus", 1) < 1 or getattr(args, "consensus", 1) > 16:
@@ -503,9 +584,11 @@ def _batch_inputs(args: argparse.Namespace) -> tuple[list[Path], _Job]:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     _timeout(args.timeout)
-    options = {"model": args.model, **job.options}
+    options = dict(job.options)
+    if getattr(args, "model", None) is not None:
+        options["model"] = args.model
     if args.instructions:
-        options["instructions"] = args.instructions
+        options[job.instructions_option] = args.instructions
     return files, dataclasses.replace(job, options=options)
 
 
@@ -580,14 +663,15 @@ def _categories_file(path: str) -> list[Any]:
 async def _batch(
     client: RetabClient, args: argparse.Namespace, files: list[Path], job: _Job, out: Output
 ) -> int:
+    items = await _inputs(client, job, files)
     if args.no_wait:
-        return await _start_only(client, files, job, args.concurrency, out)
-    keys = [str(f) for f in files]
+        return await _start_only(client, items, job, args.concurrency, out)
+    keys = [key for key, _ in items]
     table = ResultTable(out, keys, job.column)
-    bar = out.progress_bar(len(files))
+    bar = out.progress_bar(len(items))
     seen = _LastProgress(bar)
     batch: Batch[Any] = job.resource(client).map(
-        keys,
+        keys if job.inputs is None else [BatchItem(key, value) for key, value in items],
         *job.arguments,
         concurrency=args.concurrency,
         checkpoint=args.checkpoint,
@@ -611,7 +695,15 @@ async def _batch(
         out.note(f"interrupted: {summary}; {left}")
         return EXIT_INTERRUPTED
     out.note(summary)
-    return EXIT_OK if batch.progress.completed == len(files) else EXIT_FAILED
+    return EXIT_OK if batch.progress.completed == len(items) else EXIT_FAILED
+
+
+async def _inputs(client: RetabClient, job: _Job, files: list[Path]) -> list[tuple[str, Any]]:
+    """The runs a batch command starts, as ``(key, input)``: one per file unless the job
+    says otherwise."""
+    if job.inputs is not None:
+        return await job.inputs(client, files)
+    return [(str(path), path) for path in files]
 
 
 class _LastProgress:
@@ -703,36 +795,36 @@ async def _until_interrupted(work: Awaitable[None]) -> bool:
 
 
 async def _start_only(
-    client: RetabClient, files: list[Path], job: _Job, concurrency: int, out: Output
+    client: RetabClient, items: list[tuple[str, Any]], job: _Job, concurrency: int, out: Output
 ) -> int:
     limiter = anyio.CapacityLimiter(concurrency)
-    started: dict[Path, tuple[str, str, str]] = {}
-    errors: dict[Path, RetabError] = {}
+    started: dict[str, tuple[str, str, str]] = {}
+    errors: dict[str, RetabError] = {}
     refused: list[RetabError] = []
 
-    async def start(path: Path, scope: anyio.CancelScope) -> None:
+    async def start(key: str, value: Any, scope: anyio.CancelScope) -> None:
         async with limiter:
             try:
                 resource = job.resource(client)
-                handle = await resource.start(path, *job.arguments, **job.options)
+                handle = await resource.start(value, *job.arguments, **job.options)
             except (AuthenticationError, PermissionDeniedError) as exc:
                 refused.append(exc)  # a bad key fails every run: stop at once
                 scope.cancel()
                 return
             except RetabError as exc:
-                errors[path] = exc
+                errors[key] = exc
                 return
-        started[path] = (str(path), handle.id, handle.token)
+        started[key] = (key, handle.id, handle.token)
 
     async with anyio.create_task_group() as tg:
-        for path in files:
-            tg.start_soon(start, path, tg.cancel_scope)
+        for key, value in items:
+            tg.start_soon(start, key, value, tg.cancel_scope)
     if refused:
         raise refused[0]
-    started_table(out, [started[p] for p in files if p in started])
-    for path in files:
-        if path in errors:
-            out.error(f"{path}: {error_text(errors[path])}")
+    started_table(out, [started[key] for key, _ in items if key in started])
+    for key, _ in items:
+        if key in errors:
+            out.error(f"{key}: {error_text(errors[key])}")
     return EXIT_FAILED if errors else EXIT_OK
 
 

@@ -20,12 +20,14 @@ from .._runs.batch import BatchProgress, BatchResult
 from .._runs.primitive import CLASSIFICATIONS, Primitive
 
 __all__ = [
+    "BLUEPRINT_COLUMN",
     "OUTPUT_COLUMN",
     "PAGES_COLUMN",
     "Column",
     "Output",
     "ProgressBar",
     "ResultTable",
+    "SCHEMA_COLUMN",
     "category_column",
     "error_text",
     "filled_column",
@@ -53,12 +55,14 @@ class Column:
         cell: the cell of a completed run, from its ``output``.
         fields: the JSON-line fields of a result, from its record (``None`` when
             no run could be made); every key is present, ``None`` when unknown.
+        result_field: the record field ``cell`` reads (``json_schema`` for a schema).
     """
 
     header: str
     width: int
     cell: Callable[[Any], str]
     fields: Callable[[Any], dict[str, Any]]
+    result_field: str = "output"
 
 
 def category_column(categories: Sequence[str]) -> Column:
@@ -107,6 +111,34 @@ def _parse_fields(record: Any) -> dict[str, Any]:
 
 PAGES_COLUMN = Column("PAGES", len("PAGES"), lambda output: str(len(output.pages)), _parse_fields)
 """``parse``: the number of pages; JSON has each page's text and the whole text."""
+
+
+SCHEMA_COLUMN = Column(
+    "SCHEMA",
+    _OUTPUT_WIDTH,
+    lambda schema: _cut(", ".join(schema.get("properties", {})) or "(no properties)"),
+    lambda record: {"json_schema": record.json_schema if record is not None else None},
+    result_field="json_schema",
+)
+"""``generate-schema``: the properties found; JSON has the whole schema."""
+
+
+def _blueprint_cell(output: Any) -> str:
+    pages, fields = output.get("page_count"), len(output.get("fields", []))
+    return f"{pages} page{'' if pages == 1 else 's'}, {fields} field{'' if fields == 1 else 's'}"
+
+
+BLUEPRINT_COLUMN = Column(
+    "BLUEPRINT",
+    len("99 pages, 99 fields"),
+    _blueprint_cell,
+    lambda record: {
+        "file_id": record.file.id if record is not None and record.file is not None else None,
+        "output": record.output if record is not None else None,
+    },
+)
+"""``blueprint``: pages and fields found; JSON has the file's id (a local file's upload)
+and the whole blueprint."""
 
 
 def filled_path(output_dir: Path, key: str) -> Path:
@@ -317,7 +349,8 @@ class ResultTable:
         if not self._header_done:
             self._line("FILE", "STATUS", self._column.header, "RUN", "ERROR")
             self._header_done = True
-        output = result.record.output if result.record is not None else None
+        record, field = result.record, self._column.result_field
+        output = getattr(record, field, None) if record is not None else None
         cell = self._column.cell(output) if output is not None else "-"
         self._line(result.key, row["status"], cell, row["run_id"] or "-", row["error"])
 

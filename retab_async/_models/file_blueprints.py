@@ -98,13 +98,13 @@ class FileBlueprintOptions(_Model, frozen=True, kw_only=True):
 
 
 def check_file_id(file: object) -> str:
-    """The id of ``file``: a file id string, or an object with one in ``id`` (an uploaded
-    file's record, a :class:`FileRef`).
+    """The id of ``file``: a file id string, or an object with one in ``file_id`` (what
+    ``client.files.upload`` returns) or ``id`` (a file's record, a :class:`FileRef`).
 
     Raises:
         UsageError: not a string of letters, digits, ``_``, ``.`` and ``-`` (1-255).
     """
-    file_id = file if isinstance(file, str) else getattr(file, "id", None)
+    file_id = file if isinstance(file, str) else getattr(file, "file_id", getattr(file, "id", None))
     if not isinstance(file_id, str) or not _FILE_ID.fullmatch(file_id):
         shown = file_id if isinstance(file_id, str) else type(file).__name__
         raise UsageError(
