@@ -28,6 +28,7 @@ __all__ = [
     "Uploader",
     "normalize_categories",
     "to_mime_data",
+    "too_large_to_inline",
     "upload_if_large",
 ]
 
@@ -91,17 +92,25 @@ async def upload_if_large(document: DocumentLike, upload: Uploader) -> DocumentL
     The one place that decides what is uploaded. Raises :class:`DocumentError` for an
     unsupported extension before anything is uploaded, and what ``upload`` raises.
     """
+    if not await too_large_to_inline(document):
+        return document
+    path = _local_path(document)
+    assert path is not None
+    _mime_for(path.name)
+    return await upload(path)
+
+
+async def too_large_to_inline(document: object) -> bool:
+    """Whether ``document`` is a path to a file above :data:`MAX_INLINE_BYTES` (one that
+    a create uploads). ``False`` for anything else, and for a path that cannot be read."""
     path = _local_path(document)
     if path is None:
-        return document
+        return False
     try:
         size = (await anyio.to_thread.run_sync(path.stat)).st_size
     except OSError:
-        return document  # to_mime_data says what is wrong with it
-    if size <= MAX_INLINE_BYTES:
-        return document
-    _mime_for(path.name)
-    return await upload(path)
+        return False  # to_mime_data says what is wrong with it
+    return size > MAX_INLINE_BYTES
 
 
 def _local_path(document: object) -> Path | None:

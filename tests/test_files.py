@@ -311,3 +311,38 @@ async def test_upload_memory_stays_flat(
         tracemalloc.stop()
     assert uploaded.size_bytes == size
     assert peak < 8 * CHUNK_SIZE, f"peak {peak / 2**20:.1f} MiB for a {size / 2**20:.0f} MiB file"
+
+
+async def test_a_checkpointed_batch_uploads_large_files_and_resumes_them(
+    client: RetabClient, server: LocalRetab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retab_async._documents, "MAX_INLINE_BYTES", 1024)
+    big, small = write(tmp_path), write(tmp_path, b"short note", "note.txt")
+    checkpoint = tmp_path / "journal.jsonl"
+    async with client.parses.map([big, small], checkpoint=checkpoint) as results:
+        first = {r.key: r async for r in results}
+    assert all(r.ok for r in first.values())
+    assert len(server.by_operation("complete_upload")) == 1  # only the large file
+    async with client.parses.map([big, small], checkpoint=checkpoint) as results:
+        again = {r.key: r async for r in results}
+    assert {k: r.record.id for k, r in again.items()} == {  # type: ignore[union-attr]
+        k: r.record.id  # type: ignore[union-attr]
+        for k, r in first.items()
+    }
+    assert len(server.runs) == 2
+
+
+async def test_a_streamed_extraction_uploads_a_large_file_first(
+    client: RetabClient, server: LocalRetab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retab_async._documents, "MAX_INLINE_BYTES", 1024)
+    schema = {"type": "object", "properties": {"amount": {"type": "string"}}}
+    events = [event async for event in client.extractions.stream(write(tmp_path), schema)]
+    assert events
+    ops = [r.operation for r in server.requests]
+    assert ops == ["upload", "upload_content", "complete_upload", "stream"]
+    assert (
+        server.by_operation("stream")[0]
+        .json()["document"]["url"]
+        .startswith("https://storage.retab.com/")
+    )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -53,7 +53,14 @@ from .._models.files import FileUpload, UploadedFile
 from .pipeline import Pipeline
 from .transport import Response, error_for_status
 
-__all__ = ["CHUNK_SIZE", "complete_upload", "create_upload", "reservation_key", "upload_path"]
+__all__ = [
+    "CHUNK_SIZE",
+    "complete_upload",
+    "create_upload",
+    "reservation_key",
+    "upload_path",
+    "uploader",
+]
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read from disk at a time, for the checksum and for the upload."""
@@ -84,6 +91,15 @@ def _decode(decoder: msgspec.json.Decoder[_T], response: Response, what: str) ->
             request_id=response.request_id,
             malformed=bool(response.body) and not valid_json,
         ) from exc
+
+
+def uploader(pipeline: Pipeline) -> Callable[[Path], Awaitable[MIMEData]]:
+    """What a create uploads a too-large document with: the path's upload's ``MIMEData``."""
+
+    async def upload(path: Path) -> MIMEData:
+        return (await upload_path(pipeline, path)).document
+
+    return upload
 
 
 async def upload_path(

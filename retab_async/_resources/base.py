@@ -21,7 +21,6 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
@@ -37,8 +36,8 @@ from .._errors import (
     UsageError,
 )
 from .._http.pipeline import no_body
-from .._http.upload import upload_path
-from .._models.common import MIMEData, Page
+from .._http.upload import uploader
+from .._models.common import Page
 from .._runs.handle import CANCEL_GRACE, RunHandle
 from .._runs.primitive import Primitive, R, check_id
 from .._status import KNOWN_STATUSES
@@ -98,10 +97,7 @@ class BackgroundResource(Generic[R, OptionsT]):
     async def _document(self, document: Any) -> Any:
         """``document``, or the upload of a local file too large to send inline
         (:func:`upload_if_large`). Raises :class:`DocumentError`, upload errors."""
-        return await upload_if_large(document, self._upload)
-
-    async def _upload(self, path: Path) -> MIMEData:
-        return (await upload_path(self._pipeline, path)).document
+        return await upload_if_large(document, uploader(self._pipeline))
 
     # -- create -----------------------------------------------------------------
 

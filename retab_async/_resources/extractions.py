@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .._documents import DocumentLike, to_mime_data
+from .._documents import DocumentLike, to_mime_data, upload_if_large
+from .._http.upload import uploader
 from .._models.common import Page
 from .._models.extractions import (
     Extraction,
@@ -387,7 +388,8 @@ class ExtractionStream:
 
     async def _read(self) -> AsyncGenerator[ExtractionPartial | Extraction, None]:
         await self._pipeline.ensure_open()
-        mime = await to_mime_data(self._document)
+        document = await upload_if_large(self._document, uploader(self._pipeline))
+        mime = await to_mime_data(document)
         body = build_extraction_body(self._options, mime, stream=True)
         headers = {"Idempotency-Key": self.idempotency_key}
         path = f"{EXTRACTIONS.path}/stream"

@@ -25,7 +25,7 @@ from typing import Any, Generic, Literal
 
 import anyio
 
-from .._documents import DocumentLike, to_mime_data
+from .._documents import DocumentLike, to_mime_data, too_large_to_inline
 from .._errors import (
     DocumentError,
     NotFoundError,
@@ -372,6 +372,9 @@ class Batch(Generic[R]):
         if self._input_digest is not None:
             mime: Any = document
             digest = await self._input_digest(document)
+        elif await too_large_to_inline(document):
+            mime = document  # the create uploads it; its digest is read streaming
+            digest = await document_digest(document)
         else:
             mime = await to_mime_data(document)  # read once: for the digest and the body
             digest = await mime_digest_async(mime)
