@@ -20,6 +20,7 @@ from retab_async import (
     MIMEData,
     PrimitiveError,
     RunFailed,
+    SchemaGeneration,
     UsageError,
 )
 from retab_async.dask._jobs import input_key, make_job
@@ -249,3 +250,18 @@ def test_collections_are_lazy_and_named_for_progress() -> None:
     series = dd.from_pandas(pd.Series(["a.pdf", "b.pdf"]), npartitions=1)
     results = rd.map_dataframe(series, categories=CATEGORIES)
     assert tuple(results.columns) == rd.result_columns()
+
+
+def test_schemas_and_file_blueprints_run_on_dask_with_their_result_column() -> None:
+    assert rd.result_columns("schemas") == ("key", "status", "run_id", "json_schema", "error")
+    made = make_job(
+        "schemas", {"instructions": "Invoices"}, batch_id=None, timeout=None, plugin="retab"
+    )
+    assert made.row(
+        "k",
+        record=SchemaGeneration(id="schgen_1", status="completed", json_schema={"type": "object"}),
+    )["json_schema"] == {"type": "object"}
+    assert rd.result_columns("file_blueprints") == ("key", "status", "run_id", "output", "error")
+    make_job("file_blueprints", {"intent": "bills"}, batch_id=None, timeout=None, plugin="retab")
+    with pytest.raises(UsageError, match="bad options for file_blueprints"):
+        make_job("file_blueprints", {"model": "x"}, batch_id=None, timeout=None, plugin="retab")

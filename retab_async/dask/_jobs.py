@@ -24,8 +24,10 @@ from .._models.splits import normalize_subdocuments
 from .._resources.classifications import Classifications
 from .._resources.edits import Edits
 from .._resources.extractions import Extractions
+from .._resources.file_blueprints import FileBlueprints
 from .._resources.parses import Parses
 from .._resources.partitions import Partitions
+from .._resources.schema_generations import Schemas
 from .._resources.splits import Splits
 from .._runs.batch import BatchItem
 
@@ -40,7 +42,16 @@ BASE_COLUMNS = ("key", "status", "run_id")
 # a new primitive is one entry here.
 _RESOURCES: dict[str, type[Any]] = {
     resource.primitive.name: resource
-    for resource in (Classifications, Extractions, Parses, Edits, Splits, Partitions)
+    for resource in (
+        Classifications,
+        Extractions,
+        Parses,
+        Edits,
+        Splits,
+        Partitions,
+        Schemas,
+        FileBlueprints,
+    )
 }
 
 _MAX_BATCH_ID = 128
