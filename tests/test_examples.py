@@ -174,3 +174,19 @@ def test_partition_documents(tmp_path: Path) -> None:
     assert "no overlap: A-1 [1, 2], B-7 [3]" in out.stdout
     assert "consensus:  A-1 [1, 2], B-7 [3], C-2 [3]; likelihoods 3" in out.stdout
     assert out.stdout.count("deleted:    prtn_") == 3
+
+
+@pytest.mark.subprocess
+def test_describe_documents(tmp_path: Path) -> None:
+    out = _run("describe_documents.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert (
+        "schema:     completed, properties ['bill_to', 'billing_period', 'customer', 'invoice_date']"
+        in lines
+    )
+    assert "extracted:  ['bill_to', 'billing_period', 'customer', 'invoice_date']" in lines
+    assert any(line.startswith("background: completed, ") for line in lines)
+    assert "blueprint:  completed, 1 page(s), fields ['invoice_date', 'bill_to']" in lines
+    assert "batch:      not/an/id: False" in lines
+    assert any(line.startswith("batch:      file_") and line.endswith(": True") for line in lines)
