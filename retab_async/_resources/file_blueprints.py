@@ -46,6 +46,10 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
 
     primitive = FILE_BLUEPRINTS
 
+    async def _document(self, document: Any) -> Any:
+        """The file id, checked: it names a stored file, nothing is uploaded."""
+        return check_file_id(document)
+
     async def _body(
         self, document: FileLike, options: FileBlueprintOptions, *, background: bool
     ) -> bytes:

@@ -46,6 +46,11 @@ class Schemas(BackgroundResource[SchemaGeneration, SchemaGenerationOptions]):
 
     primitive = SCHEMA_GENERATIONS
 
+    async def _document(self, document: Any) -> Any:
+        """Each document, or the upload of a local file too large to send inline."""
+        upload = super()._document  # not in the comprehension: super() needs this frame
+        return [await upload(one) for one in _documents(document)]
+
     async def _body(
         self,
         document: Sequence[DocumentLike],

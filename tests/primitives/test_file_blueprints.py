@@ -9,6 +9,7 @@ import aiohttp
 import anyio
 import pytest
 
+import retab_async._documents
 from retab_async import (
     BatchItem,
     FileBlueprint,
@@ -185,3 +186,15 @@ async def test_map_makes_one_blueprint_per_file_and_resumes_from_a_checkpoint(
         resumed = [r async for r in again]
     assert all(r.from_checkpoint for r in resumed)
     assert len(server.by_operation("create")) == creates
+
+
+async def test_a_local_file_named_like_an_id_is_never_uploaded(
+    client: RetabClient, server: LocalRetab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A blueprint's input is a file id, not a document: nothing is read or uploaded.
+    monkeypatch.setattr(retab_async._documents, "MAX_INLINE_BYTES", 1)
+    monkeypatch.chdir(tmp_path)
+    Path("file_local").write_bytes(b"Total: 1\n" * 10)
+    with pytest.raises(NotFoundError):
+        await client.file_blueprints.create("file_local")
+    assert [r.operation for r in server.requests] == ["create"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+import retab_async._documents
 from retab_async import (
     BatchItem,
     PollPolicy,
@@ -169,3 +170,17 @@ async def test_map_turns_a_bad_input_into_a_result(client: RetabClient) -> None:
         results = sorted([r async for r in batch], key=lambda r: r.key)
     assert [r.ok for r in results] == [True, False]
     assert isinstance(results[1].error, UsageError)
+
+
+async def test_a_document_too_large_to_inline_is_uploaded_first(
+    client: RetabClient, server: LocalRetab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retab_async._documents, "MAX_INLINE_BYTES", 64)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"Invoice number: 42\nTotal: 12.50\n" + b"Note: padding\n" * 10)
+    record = await client.schemas.generate([big, INVOICE])
+    assert "note" in record.require_output()["properties"]
+    ops = [r.operation for r in server.requests]
+    assert ops == ["upload", "upload_content", "complete_upload", "create"]
+    sent = server.by_operation("create")[0].json()["documents"]
+    assert sent[0]["url"].startswith("https://") and sent[1]["url"].startswith("data:")
