@@ -1,35 +1,28 @@
-"""Edits on the local server: validation, templates, a deterministic form filler, the record.
+"""Edits on the local server: validation, templates, the stand-in, the record.
 
-A document's text is read (text documents as they are; PDF, DOCX, XLSX and PPTX
-by a small reader of each format), pages split on form feeds (D19). Form fields
-are the lines that ask for a value: ``Label:`` or ``Label: ____`` is a text
-field, ``[ ] Label`` a checkbox. The instructions fill them: each ``key: value``
-(or ``key = value``) line or ``;``-separated part names a field by its label;
-a checkbox takes ``yes``/``no``. When they name no field, the first field takes
-the instructions themselves, and a document without any field gets one ``note``
-field at the foot of page 1 (D17: every edit fills at least one field).
-
-Bounding boxes are fractions of a US Letter page, the page laid out as the
-filled document draws it: the document's lines from the top, each field's value
-written after its label in the requested ``config.color``. ``filled_document``
-is that PDF as a data URI (see :mod:`.pdf`).
+The stand-in reads the document's text (:mod:`.documents`: text, PDF, DOCX, XLSX,
+PPTX; pages split on form feeds, D19), finds its form fields and fills them from
+the instructions (:mod:`.forms`), and answers the filled PDF, drawn by hand
+(:mod:`.pdf`), as a data URI. Every document gets at least one filled field
+with a bounding box on page 1 (D17). Records echo ``instructions``,
+``config.color`` and ``template_id``; ``filled_document_ref`` is ``null`` (the
+local server stores no filled files); ``output`` is ``null`` until completed.
 
 Templates: the server knows the stored templates in :data:`EDIT_TEMPLATES`
 (``GET /v1/edits/templates`` lists them, ``GET /v1/edits/templates/{id}`` shows
 one); an edit of another ``template_id`` is ``404``. An edit given both a
 document and a template, or neither, is ``400``, as is a document that is not a
 PDF, Office or text file. Instructions containing the failure marker fail the run
-(a template has no document to carry it).
+(a template has no document to carry it); the list filters by ``template_id``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import io
 import re
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -38,32 +31,19 @@ from ..._mime import is_text_mime
 from .._primitive import FAIL_MARKER, ExtraRoute, Issue, Outcome, Refusal, ServerPrimitive
 from .._responses import encode, error_b, json_response
 from .._validation import _check_document, _check_type, _issue
-from .pdf import PAGE_HEIGHT, PAGE_WIDTH, PdfText, hex_rgb, pdf_pages_text, write_pdf
+from .documents import document_pages
+from .forms import blank_form_pdf, fill_form, find_fields
 
 __all__ = [
     "EDITS",
     "EDIT_TEMPLATES",
     "EditCreate",
     "EditTemplate",
-    "FilledForm",
-    "fill_form",
+    "check_edit_create",
     "parse_edit_create",
 ]
 
-_MARGIN = 72.0
-_LEAD = 14.0
-_FONT = 10.0
-_CHAR = 0.5 * _FONT  # Helvetica's average advance, near enough for a stand-in
-_MAX_LINES = 200  # lines of a page laid out; the rest is not searched for fields
-_MAX_PAGES = 200
-_MAX_XML = 8 << 20  # bytes read from one part of an Office file
 _COLOR = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
-_CHECKBOX = re.compile(r"^\s*\[( |x|X)?\]\s*(?P<label>\S.{0,79}?)\s*$")
-_TEXT_FIELD = re.compile(r"^\s*(?P<label>[A-Za-z][^:\[\]]{0,59}?)\s*:\s*(?:_{2,}|\.{3,})?\s*$")
-_PAIR = re.compile(r"^\s*(?P<key>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.+?)\s*$")
-_SLUG = re.compile(r"[^a-z0-9]+")
-_TRUE = frozenset({"yes", "y", "true", "x", "checked", "check", "on", "1"})
-_FALSE = frozenset({"no", "n", "false", "unchecked", "off", "0", "none"})
 _FORMATS = {
     "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -85,10 +65,10 @@ class EditTemplate:
     text: str
     created_at: str = "2026-01-05T09:00:00.000Z"
 
-    @property
+    @functools.cached_property
     def pdf(self) -> bytes:
         """The empty form as a PDF."""
-        return write_pdf(_layout(self.text.split("\f"), [], (0.0, 0.0, 0.0)))
+        return blank_form_pdf(self.text.split("\f"))
 
     def to_dict(self) -> dict[str, Any]:
         """As ``GET /v1/edits/templates/{id}`` answers it."""
@@ -234,234 +214,6 @@ def check_edit_create(request: EditCreate) -> str | Refusal | None:
             "expected a PDF, DOCX, XLSX or PPTX document"
         )
     return None
-
-
-# -- reading a document's text ---------------------------------------------------------
-
-
-def document_pages(content: bytes | None, mime_type: str) -> list[str]:
-    """The text of each page of a document (``[""]`` when none can be read)."""
-    if content is None:
-        return [""]
-    if is_text_mime(mime_type):
-        text = content.decode("utf-8-sig", "replace").replace("\r\n", "\n").replace("\r", "\n")
-        return text.split("\f")[:_MAX_PAGES]
-    if mime_type == "application/pdf":
-        count, texts = pdf_pages_text(content)
-        pages = (texts + [""] * count)[: max(count, 1)]
-        return pages[:_MAX_PAGES]
-    try:
-        return _office_pages(content, mime_type)[:_MAX_PAGES] or [""]
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError):
-        return [""]
-
-
-def _office_pages(content: bytes, mime_type: str) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        if mime_type.endswith("wordprocessingml.document"):
-            xml = _part(archive, "word/document.xml")
-            xml = re.sub(r'<w:br\s[^>]*w:type="page"[^>]*/>', "\f", xml)
-            return _paragraphs(xml, "w:p", "w:t").split("\f")
-        if mime_type.endswith("presentationml.presentation"):
-            slides = sorted(
-                (n for n in archive.namelist() if re.fullmatch(r"ppt/slides/slide\d+\.xml", n)),
-                key=lambda name: int(re.sub(r"\D", "", name.rsplit("/", 1)[1])),
-            )
-            return [_paragraphs(_part(archive, name), "a:p", "a:t") for name in slides]
-        names = archive.namelist()
-        shared = _part(archive, "xl/sharedStrings.xml") if "xl/sharedStrings.xml" in names else ""
-        return [_paragraphs(shared, "si", "t")]
-
-
-def _part(archive: zipfile.ZipFile, name: str) -> str:
-    with archive.open(name) as fh:
-        return fh.read(_MAX_XML).decode("utf-8", "replace")
-
-
-def _paragraphs(xml: str, paragraph: str, run: str) -> str:
-    """The text of each paragraph on its own line; a form feed (a page break put in
-    the XML) starts a new page."""
-    runs = re.compile(rf"<{run}(?:\s[^>]*)?>([^<]*)</{run}>|(\f)")
-    lines = []
-    for para in re.finditer(rf"<{paragraph}[\s>].*?</{paragraph}>", xml, re.DOTALL):
-        parts = [brk or text for text, brk in runs.findall(para[0])]
-        lines.append(_unxml("".join(parts)))
-    text = "\n".join(lines)
-    return re.sub(r"\n*\f\n*", "\f", text)
-
-
-def _unxml(text: str) -> str:
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'")):
-        text = text.replace(entity, char)
-    return text.replace("&amp;", "&")
-
-
-# -- finding and filling fields ----------------------------------------------------------
-
-
-@dataclass
-class _Field:
-    key: str
-    label: str
-    type: str
-    page: int
-    line: int
-    lines_on_page: int
-    value: str | None = None
-
-    @property
-    def lead(self) -> float:
-        return _lead(self.lines_on_page)
-
-    def bbox(self) -> dict[str, float | int]:
-        """After the label, to the right margin, one line high (fractions of the page)."""
-        if self.type == "checkbox":
-            left = _MARGIN
-            width = 3 * _CHAR
-        else:
-            left = min(_MARGIN + (len(self.label) + 2) * _CHAR, PAGE_WIDTH - 2 * _MARGIN)
-            width = PAGE_WIDTH - _MARGIN - left
-        top = _MARGIN + self.line * self.lead
-        return {
-            "left": round(left / PAGE_WIDTH, 4),
-            "top": round(top / PAGE_HEIGHT, 4),
-            "width": round(width / PAGE_WIDTH, 4),
-            "height": round(self.lead / PAGE_HEIGHT, 4),
-            "page": self.page,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        kind = "Checkbox" if self.type == "checkbox" else "Text field"
-        return {
-            "bbox": self.bbox(),
-            "description": f"{kind} '{self.label}' on page {self.page}",
-            "type": self.type,
-            "key": self.key,
-            "value": self.value,
-        }
-
-
-def _lead(lines: int) -> float:
-    return min(_LEAD, (PAGE_HEIGHT - 2 * _MARGIN) / max(lines, 1))
-
-
-def _slug(text: str) -> str:
-    return _SLUG.sub("_", text.lower()).strip("_")
-
-
-def find_fields(pages: list[str]) -> list[_Field]:
-    """The form fields of a document's pages, in reading order (keys made unique)."""
-    found: list[_Field] = []
-    keys: set[str] = set()
-    for number, page in enumerate(pages, start=1):
-        lines = page.split("\n")[:_MAX_LINES]
-        for index, line in enumerate(lines):
-            checkbox = _CHECKBOX.match(line)
-            text = None if checkbox else _TEXT_FIELD.match(line)
-            match = checkbox or text
-            if match is None:
-                continue
-            label = match.group("label").strip()
-            key = _slug(label) or "field"
-            unique, n = key, 2
-            while unique in keys:
-                unique, n = f"{key}_{n}", n + 1
-            keys.add(unique)
-            kind = "checkbox" if checkbox else "text"
-            found.append(_Field(unique, label, kind, number, index, len(lines)))
-    return found
-
-
-def _pairs(instructions: str) -> list[tuple[str, str]]:
-    pairs = []
-    for part in re.split(r"[\n;]", instructions):
-        match = _PAIR.match(part)
-        if match:
-            pairs.append((_slug(match.group("key")), match.group("value")))
-    return pairs
-
-
-def _named(fld: _Field, key: str) -> bool:
-    label = _slug(fld.label)
-    return bool(key) and (key in (fld.key, label) or label.startswith(key + "_"))
-
-
-def _fill(fields: list[_Field], instructions: str) -> None:
-    pairs = _pairs(instructions)
-    for fld in fields:
-        for key, value in pairs:
-            if _named(fld, key):
-                fld.value = _checkbox_value(value) if fld.type == "checkbox" else value
-                break
-    if fields and all(fld.value is None for fld in fields):
-        first = fields[0]
-        first.value = "true" if first.type == "checkbox" else " ".join(instructions.split())[:200]
-
-
-def _checkbox_value(value: str) -> str | None:
-    word = value.strip().lower()
-    if word in _TRUE:
-        return "true"
-    if word in _FALSE:
-        return "false"
-    return None
-
-
-@dataclass(frozen=True)
-class FilledForm:
-    """What the stand-in made of one edit: the fields and the filled PDF."""
-
-    fields: list[dict[str, Any]]
-    pdf: bytes
-    pages: int = field(default=1)
-
-
-def fill_form(pages: list[str], instructions: str, color: str) -> FilledForm:
-    """Find the fields of ``pages``, fill them from ``instructions``, draw the result."""
-    pages = pages or [""]
-    fields = find_fields(pages)
-    if not fields:
-        fields = [_note_field()]
-    _fill(fields, instructions)
-    pdf = write_pdf(_layout(pages, fields, hex_rgb(color)))
-    return FilledForm([f.to_dict() for f in fields], pdf, len(pages))
-
-
-def _note_field() -> _Field:
-    # The foot of page 1: a line laid out on a page of 46 lines, its last.
-    lines = int((PAGE_HEIGHT - 2 * _MARGIN) / _LEAD)
-    return _Field("note", "Note", "text", 1, lines - 1, lines)
-
-
-def _layout(
-    pages: list[str], fields: list[_Field], rgb: tuple[float, float, float]
-) -> list[list[PdfText]]:
-    drawn: list[list[PdfText]] = []
-    for number, page in enumerate(pages, start=1):
-        lines = page.split("\n")[:_MAX_LINES]
-        lead = _lead(len(lines))
-        size = min(_FONT, lead * 0.8)
-        items = [
-            PdfText(_MARGIN / PAGE_WIDTH, (_MARGIN + i * lead) / PAGE_HEIGHT, line, size)
-            for i, line in enumerate(lines)
-            if line.strip()
-        ]
-        items += [_drawn_value(fld, rgb) for fld in fields if fld.page == number and _shown(fld)]
-        drawn.append(items)
-    return drawn
-
-
-def _shown(fld: _Field) -> bool:
-    """Whether a field's value is drawn: a text value, or a ticked checkbox."""
-    return fld.value is not None and (fld.type != "checkbox" or fld.value == "true")
-
-
-def _drawn_value(fld: _Field, rgb: tuple[float, float, float]) -> PdfText:
-    """A field's value at its bounding box: a checkbox's tick is an ``X`` in its box."""
-    box = fld.bbox()
-    text = "X" if fld.type == "checkbox" else str(fld.value)
-    left = float(box["left"]) + (0.5 * _CHAR / PAGE_WIDTH if fld.type == "checkbox" else 0.0)
-    return PdfText(left, float(box["top"]), text, min(_FONT, fld.lead * 0.8), rgb)
 
 
 # -- the description -------------------------------------------------------------------

@@ -9,12 +9,9 @@ import zipfile
 
 import pytest
 
-from retab_async.testing._primitives.edits import (
-    EDIT_TEMPLATES,
-    document_pages,
-    fill_form,
-    find_fields,
-)
+from retab_async.testing._primitives.documents import document_pages
+from retab_async.testing._primitives.edits import EDIT_TEMPLATES
+from retab_async.testing._primitives.forms import fill_form, find_fields
 from retab_async.testing._primitives.pdf import PdfText, hex_rgb, pdf_pages_text, write_pdf
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
