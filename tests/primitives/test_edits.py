@@ -226,3 +226,13 @@ async def test_save_filled_document_leaves_nothing_behind_on_error(
         await client.edits.save_filled_document(broken, tmp_path / "y.pdf")
     assert list(tmp_path.iterdir()) == []
     assert base64.b64decode(url.split(",", 1)[1]).startswith(b"%PDF")
+
+
+async def test_list_by_dates(client: RetabClient, server: LocalRetab) -> None:
+    record = await client.edits.create(FORM, instructions="x")
+    assert [e.id async for e in client.edits.list(from_date="2000-01-01")] == [record.id]
+    assert [e.id async for e in client.edits.list(to_date="2000-01-01")] == []
+    query = dict(server.requests[-1].query)
+    assert query["to_date"] == "2000-01-01" and query["order"] == "desc"
+    with pytest.raises(UsageError, match="from_date"):
+        client.edits.list(from_date="yesterday")

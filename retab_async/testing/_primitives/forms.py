@@ -30,7 +30,10 @@ _CHAR = 0.5 * _FONT  # Helvetica's average advance, near enough for a stand-in
 _MAX_LINES = 200  # lines of a page laid out; the rest is not searched for fields
 _CHECKBOX = re.compile(r"^\s*\[( |x|X)?\]\s*(?P<label>\S.{0,79}?)\s*$")
 _TEXT_FIELD = re.compile(r"^\s*(?P<label>[A-Za-z][^:\[\]]{0,59}?)\s*:\s*(?:_{2,}|\.{3,})?\s*$")
-_PAIR = re.compile(r"^\s*(?P<key>[^:=]{1,60}?)\s*[:=]\s*(?P<value>.+?)\s*$")
+# No pattern here backtracks more than a bounded amount: instructions and documents
+# are as long as a caller likes.
+_PAIR = re.compile(r"\s*(?P<key>[^:=\s][^:=]{0,59}?)\s*[:=](?P<value>.*)", re.DOTALL)
+_MAX_LABEL_LINE = 200  # longer lines are text, not form labels
 _SLUG = re.compile(r"[^a-z0-9]+")
 _TRUE = frozenset({"yes", "y", "true", "x", "checked", "check", "on", "1"})
 _FALSE = frozenset({"no", "n", "false", "unchecked", "off", "0", "none"})
@@ -93,6 +96,8 @@ def find_fields(pages: list[str]) -> list[_Field]:
     for number, page in enumerate(pages, start=1):
         lines = page.split("\n")[:_MAX_LINES]
         for index, line in enumerate(lines):
+            if len(line) > _MAX_LABEL_LINE:
+                continue
             checkbox = _CHECKBOX.match(line)
             text = None if checkbox else _TEXT_FIELD.match(line)
             match = checkbox or text
@@ -113,8 +118,9 @@ def _pairs(instructions: str) -> list[tuple[str, str]]:
     pairs = []
     for part in re.split(r"[\n;]", instructions):
         match = _PAIR.match(part)
-        if match:
-            pairs.append((_slug(match.group("key")), match.group("value")))
+        value = match.group("value").strip() if match else ""
+        if match and value:
+            pairs.append((_slug(match.group("key")), value))
     return pairs
 
 

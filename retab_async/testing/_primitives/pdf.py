@@ -22,7 +22,7 @@ __all__ = ["PAGE_HEIGHT", "PAGE_WIDTH", "PdfText", "hex_rgb", "pdf_pages_text", 
 
 PAGE_WIDTH = 612.0
 PAGE_HEIGHT = 792.0
-_MAX_STREAM = 8 << 20  # inflated bytes read per stream, so that a zip bomb stays small
+_MAX_INFLATED = 4 << 20  # inflated bytes read in all, so that a zip bomb stays small
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,17 @@ def pdf_pages_text(content: bytes) -> tuple[int, list[str]]:
     file order (for simple PDFs, one per page). Never raises on malformed input."""
     pages = max(1, len(_PAGE.findall(content)))
     texts = []
+    budget = _MAX_INFLATED
     for match in _STREAM.finditer(content):
         data = match.group(2)
         if b"/FlateDecode" in match.group(1):
+            if budget <= 0:
+                break
             try:
-                data = zlib.decompressobj().decompress(data, _MAX_STREAM)
+                data = zlib.decompressobj().decompress(data, budget)
             except zlib.error:
                 continue
+            budget -= len(data)
         lines = [_shown_text(shown.group(0)) for shown in _SHOWN.finditer(data)]
         text = "\n".join(line for line in lines if line.strip())
         if text:

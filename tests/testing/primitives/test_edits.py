@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 
 import pytest
 
@@ -191,3 +192,21 @@ def test_templates_describe_their_fields() -> None:
         assert described["field_count"] == len(described["form_fields"]) > 0
         assert described["file"]["mime_type"] == "application/pdf"
         check_pdf(template.pdf)
+
+
+def test_hostile_text_is_read_in_bounded_work() -> None:
+    # Long runs of spaces would make backtracking patterns quadratic.
+    spaces = " " * 200_000
+    form = fill_form([f"Name:\n[ ] a{spaces}b\nX{spaces}:"], f"name: {spaces}Ada{spaces};", "#000")
+    assert [(f["key"], f["value"]) for f in form.fields] == [("name", "Ada")]
+
+
+def test_a_pdf_zip_bomb_inflates_a_bounded_amount() -> None:
+    shown = b"(" + b"A" * 122 + b") Tj\n"  # 128 bytes
+    bomb = zlib.compress(shown * (64 << 10), 1)  # 8 MiB of text operators each
+    stream = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(bomb) + bomb
+    pdf = b"%PDF-1.4\n" + (stream + b"\nendstream\n") * 3 + b"%%EOF\n"
+    pages, texts = pdf_pages_text(pdf)
+    # 4 MiB inflated in all: part of the first stream, none of the others.
+    assert pages == 1 and len(texts) == 1
+    assert len(shown) == 128 and texts[0].count("A") == 122 * (4 << 20) // 128
