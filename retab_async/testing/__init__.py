@@ -16,9 +16,11 @@ from ._app import RecordedRequest, ServerState, create_app
 from ._config import FAULT_KINDS, FaultConfig, FaultKind, ServerConfig
 from ._local import LocalRetab
 from ._primitive import FAIL_MARKER
+from ._primitives.edits import EDIT_TEMPLATE_IDS
 from ._store import Run
 
 __all__ = [
+    "EDIT_TEMPLATE_IDS",
     "FAIL_MARKER",
     "FAULT_KINDS",
     "FaultConfig",

@@ -37,6 +37,7 @@ from .forms import blank_form_pdf, fill_form, find_fields
 __all__ = [
     "EDITS",
     "EDIT_TEMPLATES",
+    "EDIT_TEMPLATE_IDS",
     "EditCreate",
     "EditTemplate",
     "check_edit_create",
@@ -102,6 +103,10 @@ EDIT_TEMPLATES: dict[str, EditTemplate] = {
     )
 }
 """The templates every local server knows, by id."""
+
+EDIT_TEMPLATE_IDS: tuple[str, ...] = tuple(EDIT_TEMPLATES)
+"""The ids of the edit templates every local server knows (``edtpl_contact_form``...),
+for ``client.edits.create(template_id=...)`` in tests."""
 
 
 def _file_ref(content: bytes, filename: str, mime_type: str) -> dict[str, str]:

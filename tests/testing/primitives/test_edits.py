@@ -210,3 +210,10 @@ def test_a_pdf_zip_bomb_inflates_a_bounded_amount() -> None:
     # 4 MiB inflated in all: part of the first stream, none of the others.
     assert pages == 1 and len(texts) == 1
     assert len(shown) == 128 and texts[0].count("A") == 122 * (4 << 20) // 128
+
+
+def test_the_template_ids_are_exported() -> None:
+    from retab_async.testing import EDIT_TEMPLATE_IDS
+
+    assert EDIT_TEMPLATE_IDS == ("edtpl_contact_form", "edtpl_expense_claim")
+    assert set(EDIT_TEMPLATE_IDS) == set(EDIT_TEMPLATES)
