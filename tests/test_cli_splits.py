@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .test_cli import DOCS, _columns, run
+from .test_cli import DOCS, KEY, Server, _columns, _serve, run
 
 BUNDLE = b"INVOICE 1\nDue: 30 EUR\fcontinued\fLetter\nDear Sir\fInvoice 2"
 
@@ -168,3 +169,34 @@ def test_partition_requires_a_key(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         run(capsys, "partition", "--local", str(DOCS[0]), "--instructions", "x")
     assert exit_info.value.code == 2 and "--key" in capsys.readouterr().err
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    for server in _serve("--run-time", "0.05"):
+        monkeypatch.setenv("RETAB_API_KEY", KEY)
+        monkeypatch.setenv("RETAB_API_BASE_URL", server.url)
+        yield server
+
+
+def test_started_splits_and_partitions_are_waited_for_listed_and_cancelled(
+    capsys: pytest.CaptureFixture[str], served: Server, bundle: str, ledger: str
+) -> None:
+    code, out, _ = run(capsys, "split", "--no-wait", "--json", bundle, "--subdocuments", "letter")
+    split = json.loads(out)
+    code, out, _ = run(capsys, "wait", split["token"], "--timeout", "10")
+    fields = dict(line.split(None, 1) for line in out.splitlines())
+    assert code == 0 and fields["status"] == "completed"
+    assert json.loads(fields["output"]) == [
+        {"name": "letter", "pages": [1, 2, 3, 4], "regions": None}
+    ]
+    argv = ["partition", "--no-wait", "--json", ledger, "--key", "invoice number"]
+    code, out, _ = run(capsys, *argv, "--instructions", "x")
+    partition = json.loads(out)
+    assert code == 0 and partition["run_id"].startswith("prtn_")
+    code, out, _ = run(capsys, "wait", partition["token"], "--timeout", "10")
+    assert code == 0
+    code, out, _ = run(capsys, "list", "--primitive", "partitions", "--status", "completed")
+    assert code == 0 and [r["ID"] for r in _columns(out)] == [partition["run_id"]]
+    code, out, err = run(capsys, "cancel", split["run_id"], "--primitive", "splits")
+    assert code == 0 and "nothing was cancelled" in err
