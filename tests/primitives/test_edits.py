@@ -236,3 +236,21 @@ async def test_list_by_dates(client: RetabClient, server: LocalRetab) -> None:
     assert query["to_date"] == "2000-01-01" and query["order"] == "desc"
     with pytest.raises(UsageError, match="from_date"):
         client.edits.list(from_date="yesterday")
+
+
+async def test_faults_are_retried_and_a_create_is_made_once(
+    client: RetabClient, server: LocalRetab
+) -> None:
+    from retab_async.testing import FaultConfig
+
+    server.set_faults(FaultConfig(server_error=1.0, operations={"create"}, limit=2))
+    record = await client.edits.create(template_id=TEMPLATE, instructions="Full name: Ada")
+    assert record.require_output().values()["full_name"] == "Ada"
+    creates = [r for r in server.requests if r.operation == "create"]
+    assert [r.fault for r in creates] == ["server_error", "server_error", None]
+    assert len({r.headers["idempotency-key"] for r in creates}) == 1
+    server.set_faults(FaultConfig(disconnect=1.0, operations={"create"}, limit=1))
+    handle = await client.edits.start(FORM, instructions=FILL)
+    assert (await handle.wait(timeout=10)).status == "completed"
+    assert len([run for run in server.runs if run.id == handle.id]) == 1
+    assert len(server.runs) == 2  # the disconnected create was replayed, not made twice
