@@ -156,8 +156,9 @@ class Split(_Model, RunState, frozen=True, kw_only=True):
 class SplitOptions(_Model, frozen=True, kw_only=True):
     """Everything a split create takes besides the document (contract section 3).
 
-    ``subdocuments`` are checked by :func:`normalize_subdocuments` first; the other
-    fields are checked when the options are made.
+    Fields are checked when the options are made; ``subdocuments`` may be given as
+    names or dicts too, and are stored as :class:`Subdocument` objects (see
+    :func:`normalize_subdocuments`).
 
     Raises:
         UsageError: a field is out of range or of the wrong type.

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..._mime import is_text_mime
 from .parses import parse_document
 
 __all__ = [
@@ -60,9 +59,7 @@ def page_texts(content: bytes | None, *, filename: str, mime_type: str) -> list[
     parsed = parse_document(
         content, filename=filename, mime_type=mime_type, table_format="markdown"
     )
-    if content is not None and is_text_mime(mime_type):
-        return parsed.pages
-    return parsed.pages or [filename]
+    return parsed.pages
 
 
 def words(text: str) -> list[str]:
