@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from retab_async import (
@@ -119,3 +121,21 @@ async def test_run_block_resume_and_map(client: RetabClient) -> None:
         found = {r.key: r.record async for r in results}
     one = found["one.txt"]
     assert one is not None and one.pages_of("A") == [1, 2]
+
+
+async def test_a_checkpointed_batch_resumes_and_refuses_another_key(
+    client: RetabClient, server: LocalRetab, tmp_path: Path
+) -> None:
+    journal = tmp_path / "partitions.jsonl"
+    documents = [LEDGER, ("one.txt", b"Invoice number: A")]
+    async with client.partitions.map(documents, KEY, INSTRUCTIONS, checkpoint=journal) as results:
+        first = {r.key: r.run_id async for r in results}
+    creates = len(server.by_operation("create"))
+    async with client.partitions.map(documents, KEY, INSTRUCTIONS, checkpoint=journal) as results:
+        again = [r async for r in results]
+    assert all(r.from_checkpoint and r.ok for r in again)
+    assert {r.key: r.run_id for r in again} == first
+    assert len(server.by_operation("create")) == creates  # nothing started twice
+    with pytest.raises(UsageError, match="checkpoint"):
+        async with client.partitions.map(documents, "patient", "x", checkpoint=journal) as results:
+            [r async for r in results]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from retab_async import (
@@ -146,3 +148,21 @@ async def test_map_splits_a_batch(client: RetabClient) -> None:
     assert set(outcomes) == {"bundle.txt", "memo.txt"}
     memo = outcomes["memo.txt"]
     assert memo is not None and memo.pages_of("invoice") == [[1, 2]]  # nothing named: the first
+
+
+async def test_a_checkpointed_batch_resumes_and_refuses_other_subdocuments(
+    client: RetabClient, server: LocalRetab, tmp_path: Path
+) -> None:
+    journal = tmp_path / "splits.jsonl"
+    documents = [BUNDLE, ("memo.txt", b"memo")]
+    async with client.splits.map(documents, SUBDOCUMENTS, checkpoint=journal) as results:
+        first = {r.key: r.run_id async for r in results}
+    creates = len(server.by_operation("create"))
+    async with client.splits.map(documents, SUBDOCUMENTS, checkpoint=journal) as results:
+        again = [r async for r in results]
+    assert all(r.from_checkpoint and r.ok for r in again)
+    assert {r.key: r.run_id for r in again} == first
+    assert len(server.by_operation("create")) == creates  # nothing started twice
+    with pytest.raises(UsageError, match="checkpoint"):
+        async with client.splits.map(documents, ["letter"], checkpoint=journal) as results:
+            [r async for r in results]
