@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from retab_async import Classification, ClassificationConsensus, DecodeError
+from retab_async import Classification, ClassificationConsensus, DecodeError, RunCancelled
 from retab_async._http.transport import Response
 from retab_async._runs.primitive import CLASSIFICATIONS
 
@@ -67,6 +67,23 @@ def test_likelihood_singular_is_an_alias() -> None:
         b'{"choices": [], "likelihood": null}', type=ClassificationConsensus
     )
     assert consensus.likelihoods is None
+
+
+def test_records_decode_without_a_python_hook() -> None:
+    """Decoding runs no Python code of ours: outputs and aliases are normalised when read."""
+    from retab_async import ExtractionConsensus
+    from retab_async._runs.primitive import PRIMITIVES
+
+    types = [p.record_type for p in PRIMITIVES.values()]
+    for kind in [*types, ClassificationConsensus, ExtractionConsensus]:
+        assert not hasattr(kind, "__post_init__"), kind
+
+
+def test_a_cancelled_record_hides_what_was_sent_as_output() -> None:
+    record = _decode(b'{"id": "c1", "status": "cancelled", "output": {"category": "x"}}')
+    assert record.output is None and record.category is None
+    with pytest.raises(RunCancelled):
+        record.require_output()
 
 
 def test_models_are_frozen() -> None:

@@ -35,6 +35,17 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
     """Base of our models: frozen, keyword-only, unknown fields ignored."""
 
 
+def stored(fields: type[msgspec.Struct], name: str) -> Any:
+    """The slot of field ``name`` of ``fields``: ``stored(...).__get__(record)`` reads the
+    value as decoded, past a property of the same name in a subclass.
+
+    Records normalise a few fields when they are read (``output`` is ``None`` unless
+    the run completed; ``likelihood`` stands in for ``likelihoods``) rather than in a
+    ``__post_init__``, which msgspec would call on every decode.
+    """
+    return fields.__dict__[name]
+
+
 class RunState:
     """What every primitive's record can say of its status (a mixin of record Structs)."""
 
@@ -88,20 +99,27 @@ class ClassificationDecision(_Model, frozen=True, kw_only=True):
     reasoning: str = ""
 
 
-class ClassificationConsensus(_Model, frozen=True, kw_only=True):
+class _ClassificationConsensusFields(_Model, frozen=True, kw_only=True):
+    choices: list[ClassificationDecision] = []
+    likelihoods: float | None = None
+    likelihood: float | None = None
+
+
+_likelihoods = stored(_ClassificationConsensusFields, "likelihoods")
+
+
+class ClassificationConsensus(_ClassificationConsensusFields, frozen=True, kw_only=True):
     """How the votes went when ``n_consensus > 1``.
 
     ``likelihoods`` is a single number (agreement on the winning category),
     despite its plural name; ``likelihood`` is accepted as its alias.
     """
 
-    choices: list[ClassificationDecision] = []
-    likelihoods: float | None = None
-    likelihood: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.likelihoods is None and self.likelihood is not None:
-            msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def likelihoods(self) -> float | None:
+        """Agreement on the winning category, from ``likelihoods`` or its alias ``likelihood``."""
+        value: float | None = _likelihoods.__get__(self)
+        return self.likelihood if value is None else value
 
 
 class RetabUsage(_Model, frozen=True, kw_only=True):
@@ -110,13 +128,7 @@ class RetabUsage(_Model, frozen=True, kw_only=True):
     credits: float = 0.0
 
 
-class Classification(_Model, RunState, frozen=True, kw_only=True):
-    """A classification run and, once ``completed``, its result.
-
-    ``output`` is ``None`` unless ``status == "completed"``: placeholders the
-    server sends while a run is in flight are never exposed as results.
-    """
-
+class _ClassificationFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -130,9 +142,24 @@ class Classification(_Model, RunState, frozen=True, kw_only=True):
     usage: RetabUsage | None = None
     created_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+
+_classification_output = stored(_ClassificationFields, "output")
+
+
+class Classification(_ClassificationFields, frozen=True, kw_only=True):
+    """A classification run and, once ``completed``, its result.
+
+    ``output`` is ``None`` unless ``status == "completed"``: placeholders the
+    server sends while a run is in flight are never exposed as results.
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> ClassificationDecision | None:
+        """The decision, once completed (``None`` before, and after a failure or cancel)."""
+        if self.status != "completed":
+            return None
+        value: ClassificationDecision | None = _classification_output.__get__(self)
+        return value
 
     @property
     def category(self) -> str | None:

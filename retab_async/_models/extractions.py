@@ -19,7 +19,16 @@ import msgspec
 from .._errors import DecodeError, UsageError
 from .._status import TERMINAL_STATUSES
 from .checks import check_flag, check_int, check_model, check_optional_str, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
+from .common import (
+    FileRef,
+    MIMEData,
+    PrimitiveError,
+    RetabUsage,
+    RunState,
+    _Model,
+    no_output_error,
+    stored,
+)
 from .ndjson import MAX_LINE_BYTES, iter_ndjson
 from .schemas import decode_output, describes_object
 
@@ -45,7 +54,16 @@ STREAM_CONTENT_TYPES: Final = frozenset(
 _encode = msgspec.json.Encoder().encode
 
 
-class ExtractionConsensus(_Model, frozen=True, kw_only=True):
+class _ExtractionConsensusFields(_Model, frozen=True, kw_only=True):
+    choices: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    likelihoods: dict[str, Any] | float | None = None
+    likelihood: dict[str, Any] | float | None = None
+
+
+_likelihoods = stored(_ExtractionConsensusFields, "likelihoods")
+
+
+class ExtractionConsensus(_ExtractionConsensusFields, frozen=True, kw_only=True):
     """How the votes went when ``n_consensus > 1``.
 
     Attributes:
@@ -56,13 +74,11 @@ class ExtractionConsensus(_Model, frozen=True, kw_only=True):
             number (an overall agreement, as classifications send) decodes too.
     """
 
-    choices: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    likelihoods: dict[str, Any] | float | None = None
-    likelihood: dict[str, Any] | float | None = None
-
-    def __post_init__(self) -> None:
-        if self.likelihoods is None and self.likelihood is not None:
-            msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def likelihoods(self) -> dict[str, Any] | float | None:
+        """The agreement tree (or number), from ``likelihoods`` or its alias ``likelihood``."""
+        value: dict[str, Any] | float | None = _likelihoods.__get__(self)
+        return self.likelihood if value is None else value
 
 
 class _ExtractionFields(_Model, RunState, frozen=True, kw_only=True):
@@ -81,6 +97,9 @@ class _ExtractionFields(_Model, RunState, frozen=True, kw_only=True):
     created_at: str | None = None
 
 
+_extraction_output = stored(_ExtractionFields, "output")
+
+
 class Extraction(_ExtractionFields, frozen=True, kw_only=True):
     """An extraction run and, once ``completed``, the object it extracted.
 
@@ -90,9 +109,14 @@ class Extraction(_ExtractionFields, frozen=True, kw_only=True):
     type with :func:`~retab_async._models.schemas.decode_output`.
     """
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> dict[str, Any] | None:
+        """The extracted object, once completed (``None`` before, and after a failure or
+        cancel)."""
+        if self.status != "completed":
+            return None
+        value: dict[str, Any] | None = _extraction_output.__get__(self)
+        return value
 
     def require_output(self) -> dict[str, Any]:
         """The extracted object of a completed run, typed without ``None``.

@@ -16,7 +16,16 @@ import msgspec
 
 from .._errors import UsageError
 from .checks import check_flag, check_model, check_optional_str, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
+from .common import (
+    FileRef,
+    MIMEData,
+    PrimitiveError,
+    RetabUsage,
+    RunState,
+    _Model,
+    no_output_error,
+    stored,
+)
 
 __all__ = [
     "TABLE_PARSING_FORMATS",
@@ -42,15 +51,7 @@ class ParseOutput(_Model, frozen=True, kw_only=True):
     text: str = ""
 
 
-class Parse(_Model, RunState, frozen=True, kw_only=True):
-    """A parse run and, once ``completed``, the document's text.
-
-    ``output`` is ``None`` unless ``status == "completed"``: the
-    ``{"pages": [], "text": ""}`` placeholder the server sends while a run is in
-    flight, after a failure, or with ``include_output=false`` is never exposed as a
-    result. ``table_parsing_format`` is a plain string so that new formats decode.
-    """
-
+class _ParseFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -62,9 +63,27 @@ class Parse(_Model, RunState, frozen=True, kw_only=True):
     usage: RetabUsage | None = None
     created_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+
+_parse_output = stored(_ParseFields, "output")
+
+
+class Parse(_ParseFields, frozen=True, kw_only=True):
+    """A parse run and, once ``completed``, the document's text.
+
+    ``output`` is ``None`` unless ``status == "completed"``: the
+    ``{"pages": [], "text": ""}`` placeholder the server sends while a run is in
+    flight, after a failure, or with ``include_output=false`` is never exposed as a
+    result. ``table_parsing_format`` is a plain string so that new formats decode.
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> ParseOutput | None:
+        """The pages and text, once completed (``None`` before, and after a failure or
+        cancel)."""
+        if self.status != "completed":
+            return None
+        value: ParseOutput | None = _parse_output.__get__(self)
+        return value
 
     def require_output(self) -> ParseOutput:
         """The pages and text of a completed parse, typed without ``None``.
