@@ -9,12 +9,13 @@ decode, check the id).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._errors import ClientStateError, ProtocolError
+from .._errors import ClientStateError, ProtocolError, RetabError
 from .retry import RetryPolicy
 from .transport import Params, Response, Transport, error_for_status
 
@@ -161,6 +162,7 @@ class Pipeline:
         # The open pipeline's path has no extra await.
         transport = self.require_open() if self.state == "open" else await self.ensure_open()
         per_attempt = self.timeout if timeout is None else timeout
+        policy = retry or self.retry
 
         async def attempt(number: int, budget: float | None) -> _T:
             seconds = per_attempt if budget is None or budget >= per_attempt else budget
@@ -176,13 +178,21 @@ class Pipeline:
             if not 200 <= response.status < 300:
                 raise error_for_status(response, attempt=number)
             result = decode(response)
-            if expect_id is not None:
-                _check_id(result, expect_id, response)
+            if expect_id is not None and getattr(result, "id", None) != expect_id:
+                raise _wrong_id(result, expect_id, response)
             return result
 
+        # The first attempt is made here: the retry policy is entered only when it fails.
+        started = time.monotonic()
         self.in_flight += 1
         try:
-            return await (retry or self.retry).call(attempt)
+            try:
+                return await attempt(1, policy.timeout)
+            except RetabError as exc:
+                wait = policy.first_wait(exc, started)
+                if wait is None:
+                    raise
+            return await policy.resume(attempt, started, wait)
         finally:
             self.in_flight -= 1
 
@@ -213,17 +223,16 @@ class Pipeline:
         self.transport.pause(seconds)
 
 
-def _check_id(record: object, expected: str, response: Response) -> None:
+def _wrong_id(record: object, expected: str, response: Response) -> ProtocolError:
     got = getattr(record, "id", None)
-    if got != expected:
-        raise ProtocolError(
-            f"{response.method} {response.url}: asked for {expected!r} but the server "
-            f"answered with the record of {got!r}",
-            method=response.method,
-            url=response.url,
-            status=response.status,
-            request_id=response.request_id,
-        )
+    return ProtocolError(
+        f"{response.method} {response.url}: asked for {expected!r} but the server "
+        f"answered with the record of {got!r}",
+        method=response.method,
+        url=response.url,
+        status=response.status,
+        request_id=response.request_id,
+    )
 
 
 def no_body(_: Response) -> None:

@@ -109,12 +109,36 @@ class RetryPolicy:
         try:
             return await attempt(1, self.timeout)
         except RetabError as exc:
-            if self.attempts == 1 or not is_transient(exc):
+            wait = self.first_wait(exc, started)
+            if wait is None:
                 raise
-            first_wait = self.backoff(1, getattr(exc, "retry_after", None))
-            if self.timeout is not None and time.monotonic() - started + first_wait >= self.timeout:
-                raise
-        await anyio.sleep(first_wait)
+        return await self.resume(attempt, started, wait)
+
+    def first_wait(self, exc: RetabError, started: float) -> float | None:
+        """Seconds to wait after a first attempt (begun at ``started``, ``time.monotonic()``)
+        failed with ``exc``, or ``None`` when ``exc`` stands: not transient, a single
+        attempt allowed, or no time left.
+
+        With :meth:`resume`, what :meth:`call` does; a caller that makes the first
+        attempt itself (the request pipeline's fast path) enters the retry machinery
+        only when that attempt fails.
+        """
+        if self.attempts == 1 or not is_transient(exc):
+            return None
+        wait = self.backoff(1, getattr(exc, "retry_after", None))
+        if self.timeout is not None and time.monotonic() - started + wait >= self.timeout:
+            return None
+        return wait
+
+    async def resume(
+        self,
+        attempt: Callable[[int, float | None], Awaitable[_T]],
+        started: float,
+        wait: float,
+    ) -> _T:
+        """After a failed first attempt: sleep ``wait`` (from :meth:`first_wait`), then run
+        the remaining attempts as :meth:`call` would."""
+        await anyio.sleep(wait)
         return await self._retry(attempt, started)
 
     async def _retry(

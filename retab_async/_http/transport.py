@@ -32,7 +32,7 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
@@ -411,19 +411,15 @@ class Transport:
         url = self._urls.get(text)
         if url is None:
             url = self._remember_url(text)
-        extra: dict[str, Any] = {}
+        data: bytes | io.BytesIO | None = None
         if body is not None:
             # aiohttp writes large bytes in one go (and warns); a stream is sent in chunks.
-            extra["data"] = body if len(body) <= _STREAM_ABOVE else io.BytesIO(body)
+            data = body if len(body) <= _STREAM_ABOVE else io.BytesIO(body)
             headers = {**(headers or {}), "Content-Type": "application/json"}
+        limits = self._timeouts.get(seconds) or self._client_timeout(seconds)
         try:
             async with session.request(
-                method,
-                url,
-                headers=headers,
-                timeout=self._client_timeout(seconds),
-                allow_redirects=False,
-                **extra,
+                method, url, headers=headers, data=data, timeout=limits, allow_redirects=False
             ) as resp:
                 status, length = resp.status, resp.content_length
                 if 300 <= status < 400:

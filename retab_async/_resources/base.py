@@ -266,9 +266,8 @@ class BackgroundResource(Generic[R, OptionsT]):
         """
         return await self._pipeline.request(
             "GET",
-            self.primitive.record_path(run_id),
+            self.primitive.fetch_path(run_id, output=include_output),
             self.primitive.decode,
-            params={"include_output": "true" if include_output else "false"},
             expect_id=run_id,
         )
 

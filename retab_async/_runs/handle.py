@@ -100,9 +100,8 @@ class RunHandle(Generic[R]):
         """
         record = await self._pipeline.request(
             "GET",
-            self.primitive.record_path(self.id),
+            self.primitive.fetch_path(self.id, output=True),
             self.primitive.decode,
-            params={"include_output": "true"},
             expect_id=self.id,
         )
         self._poller.report(self.primitive, record, full=True)

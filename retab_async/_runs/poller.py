@@ -422,9 +422,8 @@ class Poller:
                 self.stats.gets += 1
             return await self.pipeline.request(
                 "GET",
-                primitive.record_path(watch.run_id),
+                primitive.fetch_path(watch.run_id, output=output),
                 primitive.decode,
-                params={"include_output": "true" if output else "false"},
                 timeout=self.policy.request_timeout,
                 retry=_ONCE,
                 expect_id=watch.run_id,
