@@ -61,6 +61,7 @@ CLASSES = [  # label, shortest and longest run, window of start times (seconds)
 ]
 FIXED = (0.25, 0.5, 1.0, 2.0)
 WAIT_TIMEOUT = 300.0
+LIGHT_FLOOR = 3  # create, one light poll, one full fetch
 
 Waiter = Callable[[float], Awaitable[str]]
 
@@ -204,7 +205,21 @@ def show(
         mark = "" if beaten else "on the frontier"
         report.line(f"{name:<28} {r['requests']:12.1f} {r['p50']:8.3f} {r['p95']:8.3f}  {mark}")
         report.figure(f"{label}/{name}", r)
+    floor(report, rows)
     report.row(f"single run {label}: default policy", *judge(rows))
+
+
+def floor(report: Report, rows: dict[str, dict[str, float]]) -> None:
+    """Why a class may be out of reach: the fewest requests light polls can send."""
+    cheapest = min((r["requests"] for n, r in rows.items() if n.startswith("fixed ")), default=None)
+    if cheapest is None:
+        return
+    report.line(
+        f"floor: light polls with one full fetch (the default, contract D9) cost at least "
+        f"{LIGHT_FLOOR} requests per run (create, one poll, the fetch); the cheapest fixed "
+        f"loop sent {cheapest:.1f}"
+        + (": no light-polling policy can send fewer here" if cheapest <= LIGHT_FLOOR else "")
+    )
 
 
 def judge(rows: dict[str, dict[str, float]]) -> tuple[str, str, bool]:

@@ -99,13 +99,13 @@ async def ours(url: str, n: int, interval: float, tally: Tally) -> None:
 
 
 async def naive(url: str, n: int, interval: float, tally: Tally) -> None:
-    body = _bare.encode(create_body())
     async with _bare.session() as http:
         creating = asyncio.Semaphore(CREATES_IN_FLIGHT)
 
         async def one() -> None:
             try:
-                record = await _bare.create(http, url, body)
+                # Each create encodes its own body, as one per document would be.
+                record = await _bare.create(http, url, _bare.encode(create_body()))
             finally:
                 creating.release()
             tally.creates_done = time.monotonic()

@@ -217,12 +217,33 @@ def _mime_for(filename: str) -> str:
     return mime
 
 
+_last_categories: tuple[list[Any], list[Category]] | None = None
+"""The last list normalised (a copy of it) and the result: a batch passes the same
+categories to every create, which are then checked once and held once."""
+
+
 def normalize_categories(categories: Iterable[CategoryLike]) -> list[Category]:
     """Check ``categories`` and return them as :class:`Category` objects.
+
+    The same categories as the last call's (equal, item by item) give the same
+    list back, which the caller must not change.
 
     Raises :class:`UsageError` when there are none, a name is blank, two names are
     the same, or an item is not a category, a mapping or a string.
     """
+    global _last_categories
+    last = _last_categories
+    if last is not None and type(categories) is list and categories == last[0]:
+        return last[1]
+    result = _normalize_categories(categories)
+    if type(categories) is list and all(type(c) in (dict, str, Category) for c in categories):
+        # A copy to compare with: the caller may change its list or dicts afterwards.
+        snapshot = [dict(c) if type(c) is dict else c for c in categories]
+        _last_categories = (snapshot, result)
+    return result
+
+
+def _normalize_categories(categories: Iterable[CategoryLike]) -> list[Category]:
     if isinstance(categories, (str, bytes, Mapping)):
         raise UsageError("categories must be a list of categories, not a single value")
     result: list[Category] = []

@@ -121,3 +121,16 @@ def test_categories_accept_objects_dicts_and_names() -> None:
 def test_bad_categories(categories: object, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         normalize_categories(categories)  # type: ignore[arg-type]
+
+
+def test_the_same_categories_again_give_the_same_list_until_they_change() -> None:
+    categories: list[object] = [{"name": "invoice", "description": "a bill"}, "receipt"]
+    first = normalize_categories(categories)
+    assert normalize_categories(list(categories)) is first  # equal: checked once, held once
+    categories[0]["description"] = "changed"  # type: ignore[index]
+    changed = normalize_categories(categories)
+    assert changed is not first and changed[0].description == "changed"
+    assert first[0].description == "a bill"
+    categories.append({"name": "invoice"})
+    with pytest.raises(UsageError, match="listed twice"):
+        normalize_categories(categories)

@@ -123,3 +123,16 @@ def test_mime_data_repr_is_short() -> None:
 
     doc = MIMEData(filename="a.txt", url="data:text/plain;base64," + "A" * 10_000)
     assert len(repr(doc)) < 120
+
+
+def test_shared_takes_equal_lists_from_the_source_and_keeps_the_rest() -> None:
+    from retab_async import Category
+    from retab_async._resources.classifications import ClassificationOptions
+    from retab_async._runs.primitive import shared
+
+    options = ClassificationOptions(categories=[Category(name="invoice")])
+    record = _decode(b'{"id": "c1", "status": "queued", "categories": [{"name": "invoice"}]}')
+    kept = shared(record, options)
+    assert kept == record and kept.categories is options.categories
+    other = _decode(b'{"id": "c1", "status": "queued", "categories": [{"name": "memo"}]}')
+    assert shared(other, options) is other

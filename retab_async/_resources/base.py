@@ -39,7 +39,7 @@ from .._http.pipeline import no_body
 from .._http.upload import uploader
 from .._models.common import Page
 from .._runs.handle import CANCEL_GRACE, RunHandle
-from .._runs.primitive import Primitive, R, check_id
+from .._runs.primitive import Primitive, R, check_id, shared
 from .._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class BackgroundResource(Generic[R, OptionsT]):
         body = await self._body(await self._document(document), options, background=True)
         on_cancel = owned or idempotency_key is None
         record = await self._create_in_background(body, key, on_cancel=on_cancel, on_error=owned)
-        return self._handle_of(record, idempotency_key=key, born=born)
+        return self._handle_of(shared(record, options), idempotency_key=key, born=born)
 
     async def _send_create(self, body: bytes, key: str, *, background: bool) -> R:
         timeout = None if background else self._pipeline.sync_timeout

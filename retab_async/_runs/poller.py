@@ -65,7 +65,7 @@ from .._errors import (
 from .._http.retry import RetryPolicy, is_transient
 from .._status import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .polling import PollPolicy, PollStats, RateLimiter
-from .primitive import Primitive, Scan
+from .primitive import Primitive, Scan, shared
 
 if TYPE_CHECKING:
     from .._http.pipeline import Pipeline
@@ -128,7 +128,7 @@ class Watch:
 
     def update(self, record: Any) -> None:
         """Take a newer (non-final) record; wake waiters when the status changed."""
-        self.record = record
+        self.record = record if self.record is None else shared(record, self.record)
         if record.status != self.status:
             self.status = record.status
             self._notify()

@@ -23,9 +23,15 @@ class PollPolicy:
 
     * :meth:`low_latency`: about a tenth of the run's age, 0.1-1 s apart: results
       within 0.15 s (short runs) to 1 s (long runs), for about twice the requests;
-    * :meth:`economical`: half the run's age, 2-10 s apart: fewer requests than a
-      fixed 2 s loop for runs of 2 s or more (a third of the default's for runs of a
-      minute), for lags of seconds.
+    * :meth:`economical`: half the run's age, 2-10 s apart, and polls that ask for
+      the output (``poll_output``), so the poll that finds a run completed ends it:
+      fewer requests than a fixed 2 s loop for runs of 2 s or more (a third of the
+      default's for runs of a minute), for lags of seconds.
+
+    The default keeps the contract's light polls (D9): a run costs at least three
+    requests (its create, a poll, one full fetch), so no light-polling schedule sends
+    fewer than a fixed 2 s loop of full fetches for runs under 2 s, and for runs of
+    2-10 s only one that waits about 3 s before its first poll.
 
     Many runs of one primitive are watched with list rounds instead (see
     ``strategy``), whose cost does not depend on these intervals.
@@ -75,8 +81,11 @@ class PollPolicy:
     @classmethod
     def economical(cls) -> PollPolicy:
         """Fewer requests, for later results: polls at half a run's age, 2-10 s apart,
-        and list rounds every second."""
-        return cls(min_interval=2.0, growth=0.5, max_interval=10.0, list_interval=1.0)
+        asking for the output (the poll that finds a run completed ends it), and list
+        rounds every second."""
+        return cls(
+            min_interval=2.0, growth=0.5, max_interval=10.0, list_interval=1.0, poll_output=True
+        )
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:

@@ -39,6 +39,7 @@ __all__ = [
     "SPLITS",
     "Scan",
     "check_id",
+    "shared",
 ]
 
 
@@ -224,6 +225,24 @@ class Primitive(Generic[R]):
             except msgspec.DecodeError as exc:
                 invalid.append((bytes(row).decode("utf-8", "replace")[:2000], str(exc)))
         return Page(data=rows, list_metadata=raw.list_metadata, invalid=invalid)
+
+
+def shared(record: R, source: object) -> R:
+    """``record`` with each list or dict field that equals ``source``'s attribute of the
+    same name replaced by ``source``'s object.
+
+    What a run echoes of its request (categories, a schema) is then held once, by its
+    create options and by every record of the run, instead of once per record: the
+    values are equal, so only memory changes.
+    """
+    changes: dict[str, Any] = {}
+    for name in record.__struct_fields__:  # type: ignore[attr-defined]
+        value = getattr(record, name)
+        if type(value) is list or type(value) is dict:
+            theirs = getattr(source, name, None)
+            if theirs is not None and theirs is not value and theirs == value:
+                changes[name] = theirs
+    return msgspec.structs.replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
 def decode_with(decoder: msgspec.json.Decoder[Any], response: Response, what: str) -> Any:
