@@ -71,11 +71,9 @@ def test_likelihood_singular_is_an_alias() -> None:
 
 def test_records_decode_without_a_python_hook() -> None:
     """Decoding runs no Python code of ours: outputs and aliases are normalised when read."""
-    from retab_async import ExtractionConsensus
-    from retab_async._runs.primitive import PRIMITIVES
+    from retab_async import Extraction, ExtractionConsensus, Parse
 
-    types = [p.record_type for p in PRIMITIVES.values()]
-    for kind in [*types, ClassificationConsensus, ExtractionConsensus]:
+    for kind in [Classification, ClassificationConsensus, Extraction, ExtractionConsensus, Parse]:
         assert not hasattr(kind, "__post_init__"), kind
 
 
