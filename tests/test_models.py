@@ -134,3 +134,11 @@ def test_shared_takes_equal_lists_from_the_source_and_keeps_the_rest() -> None:
     assert kept == record and kept.categories is options.categories
     other = _decode(b'{"id": "c1", "status": "queued", "categories": [{"name": "memo"}]}')
     assert shared(other, options) is other
+
+
+def test_fetch_paths_follow_each_primitives_collection() -> None:
+    from retab_async._runs.primitive import PRIMITIVES
+
+    for primitive in PRIMITIVES.values():
+        path = primitive.fetch_path("r1", output=False)
+        assert path == primitive.record_path("r1") + "?include_output=false"

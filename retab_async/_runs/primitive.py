@@ -165,7 +165,7 @@ class Primitive(Generic[R]):
         """The path and query of a ``GET`` of one record, with or without its output
         (``include_output``); validates the id."""
         query = "?include_output=true" if output else "?include_output=false"
-        return f"/v1/{self.name}/{check_id(run_id)}{query}"
+        return f"{self.path}/{check_id(run_id)}{query}"
 
     def cancel_path(self, run_id: str) -> str:
         """The cancel path of one record; validates the id."""
