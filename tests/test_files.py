@@ -346,3 +346,33 @@ async def test_a_streamed_extraction_uploads_a_large_file_first(
         .json()["document"]["url"]
         .startswith("https://storage.retab.com/")
     )
+
+
+async def test_a_snake_case_session_and_a_storage_host_of_its_own(tmp_path: Path) -> None:
+    """Another origin (another port) holds the signed URL: it gets the bytes and the
+    session's headers, never the key; the session may name its fields in snake_case."""
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def storage(request: web.Request) -> web.StreamResponse:
+        seen.append((request.raw_path, dict(request.headers), await request.read()))
+        return web.Response(status=200)
+
+    async with serve(storage) as storage_url:
+
+        async def api(request: web.Request) -> web.StreamResponse:
+            if request.path == "/v1/files/upload":
+                session = {
+                    "file_id": "file_1",
+                    "upload_url": storage_url + "/bucket/file_1?X-Sig=abc%2Fdef",
+                    "upload_headers": {"x-goog-meta": "1"},
+                }
+                return web.json_response(session)
+            return web.json_response({"filename": "scan.txt", "url": "https://x.test/a.txt"})
+
+        async with serve(api) as api_url, RetabClient("sk_test", api_url) as client:
+            uploaded = await client.files.upload(write(tmp_path))
+    assert uploaded.file_id == "file_1" and uploaded.document.url == "https://x.test/a.txt"
+    ((raw_path, headers, body),) = seen
+    assert raw_path == "/bucket/file_1?X-Sig=abc%2Fdef"  # the signature as it was signed
+    assert body == TEXT and headers["x-goog-meta"] == "1"
+    assert "Authorization" not in headers

@@ -67,12 +67,32 @@ CHUNK_SIZE = 1024 * 1024
 
 _T = TypeVar("_T")
 _encode = msgspec.json.Encoder().encode
-_upload_decoder = msgspec.json.Decoder(FileUpload)
+_any_decoder: msgspec.json.Decoder[object] = msgspec.json.Decoder()
 _mime_decoder = msgspec.json.Decoder(MIMEData)
 
 
 def _decode_upload(response: Response) -> FileUpload:
-    return _decode(_upload_decoder, response, "upload session")
+    # The API names these fields in camelCase (the official models' aliases), which the
+    # official models also accept in snake_case: so do we.
+    raw = _decode(_any_decoder, response, "upload session")
+    if isinstance(raw, dict):
+        raw = {_camel(key): value for key, value in raw.items()}
+    try:
+        return msgspec.convert(raw, FileUpload)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(
+            f"{response.method} {response.url}: not a valid upload session: {exc}",
+            body=response.body,
+            status=response.status,
+            request_id=response.request_id,
+        ) from exc
+
+
+def _camel(key: object) -> object:
+    if not isinstance(key, str) or "_" not in key:
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _decode_mime(response: Response) -> MIMEData:

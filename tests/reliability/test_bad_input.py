@@ -34,7 +34,8 @@ C = "clss_ok"
 
 
 def _huge_file(tmp: Path) -> Path:
-    path = tmp / "huge.pdf"
+    # Too large to send inline, so it would be uploaded: refused first for its type.
+    path = tmp / "huge.bin"
     with path.open("wb") as fh:
         fh.truncate(25 * 1024 * 1024)
     return path
@@ -118,10 +119,10 @@ API_CASES: list[tuple[str, Call, type[RetabError], str]] = [
         "(none)",
     ),
     (
-        "a huge file",
+        "a huge file of an unsupported type",
         lambda c, t: cls(c).create(_huge_file(t), CATEGORIES),
         DocumentError,
-        "https:// URL instead",
+        "unsupported file extension",
     ),
     (
         "huge bytes",
