@@ -21,7 +21,7 @@ from retab_async import (
     RunFailed,
     UsageError,
 )
-from retab_async.testing import FAIL_MARKER, LocalRetab
+from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab
 
 from ..conftest import make_client
 
@@ -198,3 +198,13 @@ async def test_a_local_file_named_like_an_id_is_never_uploaded(
     with pytest.raises(NotFoundError):
         await client.file_blueprints.create("file_local")
     assert [r.operation for r in server.requests] == ["create"]
+
+
+async def test_faults_on_its_routes_are_retried_and_the_run_is_made_once(
+    client: RetabClient, server: LocalRetab
+) -> None:
+    file_id = await upload(server)
+    server.set_faults(FaultConfig(rate_limit=1.0, retry_after=0.0, operations=["create"], limit=1))
+    record = await client.file_blueprints.create(file_id)
+    assert record.status == "completed"
+    assert len(server.runs) == 1 and len(server.by_operation("create")) == 2

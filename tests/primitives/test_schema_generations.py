@@ -17,7 +17,7 @@ from retab_async import (
     Schemas,
     UsageError,
 )
-from retab_async.testing import FAIL_MARKER, LocalRetab
+from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab
 
 from ..conftest import make_client
 
@@ -184,3 +184,16 @@ async def test_a_document_too_large_to_inline_is_uploaded_first(
     assert ops == ["upload", "upload_content", "complete_upload", "create"]
     sent = server.by_operation("create")[0].json()["documents"]
     assert sent[0]["url"].startswith("https://") and sent[1]["url"].startswith("data:")
+
+
+async def test_faults_on_its_routes_are_retried_and_the_run_is_made_once(
+    client: RetabClient, server: LocalRetab
+) -> None:
+    # A dropped answer to the create, then a 503 on a poll: the create's key replays it.
+    server.set_faults(FaultConfig(disconnect=1.0, operations=["create"], limit=1))
+    handle = await client.schemas.start([INVOICE])
+    server.set_faults(FaultConfig(server_error=1.0, operations=["get"], limit=1))
+    record = await handle.wait(timeout=10)
+    assert record.json_schema is not None
+    assert len(server.runs) == 1 and len(server.by_operation("create")) == 2
+    assert server.state.faults_injected == 1  # counted since the second set_faults
