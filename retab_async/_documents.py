@@ -56,11 +56,15 @@ MAX_INLINE_BYTES = 24 * 1024 * 1024
 """Largest document sent inline: base64 makes it about 32 MiB, the API's body limit."""
 
 
-async def to_mime_data(document: DocumentLike) -> MIMEData:
+async def to_mime_data(document: DocumentLike, *, upload: Uploader | None = None) -> MIMEData:
     """The :class:`MIMEData` for ``document``; reads files in a worker thread.
 
+    A path to a file above :data:`MAX_INLINE_BYTES` is given to ``upload``, whose
+    :class:`MIMEData` is returned; without ``upload`` it is too large.
+
     Raises :class:`DocumentError` for a missing, unreadable, empty, too large or
-    unsupported document, and for URLs that are not ``https://``.
+    unsupported document, and for URLs that are not ``https://``; and what
+    ``upload`` raises.
     """
     if isinstance(document, MIMEData):
         return _check_mime_data(document)
@@ -69,9 +73,9 @@ async def to_mime_data(document: DocumentLike) -> MIMEData:
     if isinstance(document, str):
         if "://" in document or document.startswith("data:"):
             return _from_url(document)
-        return await _from_path(Path(document))
+        return await _from_path(Path(document), upload)
     if isinstance(document, os.PathLike):
-        return await _from_path(Path(os.fspath(document)))
+        return await _from_path(Path(os.fspath(document)), upload)
     if isinstance(document, tuple):
         return await _from_tuple(document)
     if hasattr(document, "read"):
@@ -86,18 +90,15 @@ async def to_mime_data(document: DocumentLike) -> MIMEData:
 
 
 async def upload_if_large(document: DocumentLike, upload: Uploader) -> DocumentLike:
-    """``document`` itself, or, for a path to a file too large to send inline (above
-    :data:`MAX_INLINE_BYTES`), the :class:`MIMEData` that ``upload`` returns for it.
+    """``document`` itself, unless it is a path: then its :class:`MIMEData`, inline, or
+    from ``upload`` for a file too large to send inline (above :data:`MAX_INLINE_BYTES`).
 
-    The one place that decides what is uploaded. Raises :class:`DocumentError` for an
-    unsupported extension before anything is uploaded, and what ``upload`` raises.
+    What a create does with its document first, in one read of the file. Raises as
+    :func:`to_mime_data` does (an unsupported extension before anything is uploaded).
     """
-    if not await too_large_to_inline(document):
+    if _local_path(document) is None:
         return document
-    path = _local_path(document)
-    assert path is not None
-    _mime_for(path.name)
-    return await upload(path)
+    return await to_mime_data(document, upload=upload)
 
 
 async def too_large_to_inline(document: object) -> bool:
@@ -147,10 +148,19 @@ def _from_url(url: str) -> MIMEData:
     return MIMEData(filename=filename, url=url)
 
 
-async def _from_path(path: Path) -> MIMEData:
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def _from_path(path: Path, upload: Uploader | None) -> MIMEData:
     mime = _mime_for(path.name)
     try:
         data = await anyio.to_thread.run_sync(_read_file, path)
+    except _TooLarge as large:
+        if upload is None:
+            raise DocumentError(_too_large(str(path), large.size)) from None
+        return await upload(path)
     except FileNotFoundError:
         raise DocumentError(f"document {str(path)!r} does not exist") from None
     except IsADirectoryError:
@@ -167,7 +177,7 @@ def _read_file(path: Path) -> bytes:
         raise IsADirectoryError(path)
     size = path.stat().st_size
     if size > MAX_INLINE_BYTES:
-        raise DocumentError(_too_large(str(path), size))
+        raise _TooLarge(size)
     with path.open("rb") as fh:
         return fh.read(MAX_INLINE_BYTES + 1)
 

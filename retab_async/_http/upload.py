@@ -305,9 +305,11 @@ class _FileBody:
                 if not chunk:
                     raise self._changed(f"it shrank below {self._size} bytes")
                 left -= len(chunk)
+                # Checked before the last chunk goes: once the body is whole, aiohttp
+                # need not ask for more, and the upload must not succeed.
+                if not left and await anyio.to_thread.run_sync(fh.read, 1):
+                    raise self._changed(f"it grew beyond {self._size} bytes")
                 yield chunk
-            if await anyio.to_thread.run_sync(fh.read, 1):
-                raise self._changed(f"it grew beyond {self._size} bytes")
         finally:
             fh.close()
 
