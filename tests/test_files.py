@@ -27,6 +27,7 @@ from retab_async import (
     UploadedFile,
     UploadExpired,
     UploadMismatch,
+    UsageError,
 )
 from retab_async._http.upload import CHUNK_SIZE, _FileBody
 from retab_async.testing import FaultConfig, LocalRetab, ManualClock
@@ -90,6 +91,16 @@ async def test_get_list_and_download_link(
         first.file_id,
         second.file_id,
     ]
+    page = await client.files.list_page(limit=1)
+    assert [f.id for f in page.data] == [second.file_id]
+    page = await client.files.list_page(limit=1, after=page.next_cursor)
+    assert [f.id for f in page.data] == [first.file_id] and page.next_cursor is None
+    back = await client.files.list_page(limit=1, before=first.file_id)
+    assert [f.id for f in back.data] == [second.file_id]
+    with pytest.raises(UsageError):
+        await client.files.list_page(after="a", before="b")
+    with pytest.raises(UsageError):
+        client.files.list(limit=0)
     link = await client.files.get_download_link(first.file_id)
     assert isinstance(link, FileLink) and link.filename == "a.txt"
     assert link.document == first.document

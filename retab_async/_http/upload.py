@@ -307,7 +307,7 @@ class _FileBody:
                 left -= len(chunk)
                 # Checked before the last chunk goes: once the body is whole, aiohttp
                 # need not ask for more, and the upload must not succeed.
-                if not left and await anyio.to_thread.run_sync(fh.read, 1):
+                if not left and await anyio.to_thread.run_sync(_more, fh):
                     raise self._changed(f"it grew beyond {self._size} bytes")
                 yield chunk
         finally:
@@ -325,6 +325,11 @@ class _FileBody:
             file_id=self._file_id,
         )
         return self.problem
+
+
+def _more(fh: IO[bytes]) -> bool:
+    """Whether ``fh`` holds anything past where it is."""
+    return bool(fh.read(1))
 
 
 async def _checksum(path: Path) -> tuple[int, str]:

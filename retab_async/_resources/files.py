@@ -147,6 +147,30 @@ class Files:
 
         return Paginator(fetch)
 
+    async def list_page(
+        self,
+        *,
+        limit: int = 10,
+        after: str | None = None,
+        before: str | None = None,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        from_date: DateLike | None = None,
+        to_date: DateLike | None = None,
+        order: Order = "desc",
+    ) -> Page[File]:
+        """One page of stored files with its cursors (``page.list_metadata``).
+
+        Raises :class:`UsageError` for bad arguments (``after`` with ``before`` too).
+        """
+        if after is not None and before is not None:
+            raise UsageError("pass either after= or before=, not both")
+        query = _query(filename, mime_type, from_date, to_date, order, limit)
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None:
+                query.append((name, check_id(cursor)))
+        return await self._pipeline.request("GET", "/v1/files", _decode_page, params=query)
+
 
 def _query(
     filename: str | None,
