@@ -9,8 +9,9 @@ decode, check the id).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
@@ -163,36 +164,38 @@ class Pipeline:
         transport = self.require_open() if self.state == "open" else await self.ensure_open()
         per_attempt = self.timeout if timeout is None else timeout
         policy = retry or self.retry
+        budget = policy.timeout
+        # The first attempt is made here, without a closure or the retry policy's frames:
+        # they are entered only when it fails.
+        started = time.monotonic()
+        self.in_flight += 1
+        try:
+            try:
+                response = await transport.send(
+                    method,
+                    path,
+                    params=params,
+                    body=body,
+                    headers=headers,
+                    timeout=per_attempt if budget is None or budget >= per_attempt else budget,
+                    bypass_pause=bypass_pause,
+                )
+                return _outcome(response, decode, expect_id, 1)
+            except RetabError as exc:
+                wait = policy.first_wait(exc, started)
+                if wait is None:
+                    raise
 
-        async def attempt(number: int, budget: float | None) -> _T:
-            seconds = per_attempt if budget is None or budget >= per_attempt else budget
-            response = await transport.send(
+            send = functools.partial(
+                transport.send,
                 method,
                 path,
                 params=params,
                 body=body,
                 headers=headers,
-                timeout=seconds,
                 bypass_pause=bypass_pause,
             )
-            if not 200 <= response.status < 300:
-                raise error_for_status(response, attempt=number)
-            result = decode(response)
-            if expect_id is not None and getattr(result, "id", None) != expect_id:
-                raise _wrong_id(result, expect_id, response)
-            return result
-
-        # The first attempt is made here: the retry policy is entered only when it fails.
-        started = time.monotonic()
-        self.in_flight += 1
-        try:
-            try:
-                return await attempt(1, policy.timeout)
-            except RetabError as exc:
-                wait = policy.first_wait(exc, started)
-                if wait is None:
-                    raise
-            return await policy.resume(attempt, started, wait)
+            return await _retried(policy, started, wait, send, per_attempt, decode, expect_id)
         finally:
             self.in_flight -= 1
 
@@ -221,6 +224,37 @@ class Pipeline:
     def pause(self, seconds: float) -> None:
         """Hold every request of this pipeline for ``seconds`` (what a 429 does)."""
         self.transport.pause(seconds)
+
+
+async def _retried(
+    policy: RetryPolicy,
+    started: float,
+    wait: float,
+    send: Callable[..., Awaitable[Response]],
+    per_attempt: float,
+    decode: Callable[[Response], _T],
+    expect_id: str | None,
+) -> _T:
+    """The attempts after a failed first one, as ``policy`` allows (a function of its own,
+    so that the first attempt's frame makes no closure)."""
+
+    async def attempt(number: int, budget: float | None) -> _T:
+        seconds = per_attempt if budget is None or budget >= per_attempt else budget
+        return _outcome(await send(timeout=seconds), decode, expect_id, number)
+
+    return await policy.resume(attempt, started, wait)
+
+
+def _outcome(
+    response: Response, decode: Callable[[Response], _T], expect_id: str | None, attempt: int
+) -> _T:
+    """The decoded answer of attempt number ``attempt``, or the error it stands for."""
+    if not 200 <= response.status < 300:
+        raise error_for_status(response, attempt=attempt)
+    result = decode(response)
+    if expect_id is not None and getattr(result, "id", None) != expect_id:
+        raise _wrong_id(result, expect_id, response)
+    return result
 
 
 def _wrong_id(record: object, expected: str, response: Response) -> ProtocolError:
