@@ -25,7 +25,8 @@ status (``Primitive.list_rounds`` is false) is only ever watched by gets:
   is read again until its window's ends move past it), never those in flight.
   Runs that end some other way (failed, cancelled) never reach that list: each
   block's in-flight lists are read over its window at intervals that grow with
-  its age (``PollPolicy.check_interval``); a run missing from them, and still
+  its age (``PollPolicy.check_interval``), beside the rounds rather than within
+  them, so that a round lasts no longer for it; a run missing from them, and still
   missing from the next round's completed rows, is fetched once.
 
 Per-run polls are light (``include_output=false``) and a completed run is fetched
@@ -505,12 +506,24 @@ class Poller:
                     watch.busy = True
                     self._spawn(tg, self._poll, watch, True)
             block = window.block
-            if started >= block.next_check:
+            if started >= block.next_check and not block.checking:
                 age = started - block.born
                 block.next_check = started + self.policy.check_interval(age)
-                await self._check_in_flight(primitive, window, started, tg)
+                # Off the round: its end, and so the next round, does not wait for it.
+                block.checking = True
+                self._spawn(tg, self._check_block, primitive, window, started, tg)
         except RetabError as exc:
             self._list_failed(primitive.name, exc)
+
+    async def _check_block(
+        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+    ) -> None:
+        try:
+            await self._check_in_flight(primitive, window, started, tg)
+        except RetabError as exc:
+            self._list_failed(primitive.name, exc)
+        finally:
+            window.block.checking = False
 
     async def _scan_completed(self, primitive: Primitive[Any], window: _Window) -> None:
         """Page the ``completed`` list newest first from just after the window down to its
@@ -631,7 +644,7 @@ class Poller:
 class _Block:
     """Up to ``_BLOCK`` watched runs of one primitive, consecutive in creation order."""
 
-    __slots__ = ("born", "done", "ids", "next_check", "number")
+    __slots__ = ("born", "checking", "done", "ids", "next_check", "number")
 
     def __init__(self, number: int, born: float, next_check: float) -> None:
         self.number = number
@@ -639,6 +652,7 @@ class _Block:
         self.next_check = next_check
         self.ids: list[str] = []
         self.done = False
+        self.checking = False  # its in-flight lists are being read
 
 
 class _Window(NamedTuple):
