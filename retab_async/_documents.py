@@ -90,13 +90,15 @@ async def to_mime_data(document: DocumentLike, *, upload: Uploader | None = None
 
 
 async def upload_if_large(document: DocumentLike, upload: Uploader) -> DocumentLike:
-    """``document`` itself, unless it is a path: then its :class:`MIMEData`, inline, or
-    from ``upload`` for a file too large to send inline (above :data:`MAX_INLINE_BYTES`).
+    """``document`` itself, or, for a path to a file too large to send inline (above
+    :data:`MAX_INLINE_BYTES`), the :class:`MIMEData` that ``upload`` returns for it.
 
-    What a create does with its document first, in one read of the file. Raises as
-    :func:`to_mime_data` does (an unsupported extension before anything is uploaded).
+    What a create does with its document first. Anything else is left as it is (a
+    primitive's body may take other things than documents). Raises
+    :class:`DocumentError` for an unsupported extension before anything is uploaded,
+    and what ``upload`` raises.
     """
-    if _local_path(document) is None:
+    if not await too_large_to_inline(document):
         return document
     return await to_mime_data(document, upload=upload)
 
