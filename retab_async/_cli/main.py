@@ -102,8 +102,8 @@ def parser() -> argparse.ArgumentParser:
     )
     top = argparse.ArgumentParser(
         prog="retab-async",
-        description="Classify, extract from and parse documents with the Retab API, as "
-        "background runs.",
+        description="Classify, extract from, parse, split, partition and fill documents with "
+        "the Retab API, as background runs.",
         epilog=_epilog(),
         formatter_class=formatter,
     )
