@@ -56,6 +56,7 @@ __all__ = [
     "Paginator",
     "Query",
     "RunResource",
+    "StatusListedResource",
     "new_idempotency_key",
     "page_size_of",
 ]
@@ -360,6 +361,71 @@ class RunResource(BackgroundResource[R, OptionsT]):
             if value is not None:
                 query.append((name, _date(name, value)))
         return query
+
+
+class StatusListedResource(RunResource[R, OptionsT]):
+    """A :class:`RunResource` whose list takes the filters most primitives share:
+    ``status``, ``filename`` and creation dates (classifications, splits, partitions)."""
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        filename: str | None = None,
+        from_date: DateLike | None = None,
+        to_date: DateLike | None = None,
+        order: Order = "desc",
+        limit: int | None = None,
+        page_size: int | None = None,
+    ) -> Paginator[R]:
+        """Matching runs: ``await`` it for the first page, iterate it for all.
+
+        ``page = await client.classifications.list(limit=10)`` is one request;
+        ``async for c in client.classifications.list(status="completed"): ...`` fetches
+        page after page as you iterate (``.pages()`` iterates whole pages instead).
+        ``filename`` is a case-insensitive prefix; ``from_date``/``to_date`` bound the
+        creation date. ``limit`` is the page size (1-100, default 100), as in other
+        SDKs: it does not cap the records ``async for`` yields, and ``await`` returns
+        one page of that size. ``page_size`` is its deprecated name (a
+        ``DeprecationWarning``; both at once: :class:`UsageError`).
+        Arguments are checked now: :class:`UsageError` for a bad status, order, limit
+        or date.
+        """
+        query = self._query(
+            status=status,
+            filename=filename,
+            from_date=from_date,
+            to_date=to_date,
+            order=order,
+            limit=page_size_of(limit, page_size),
+        )
+        return self._paginate(query)
+
+    async def list_page(
+        self,
+        *,
+        limit: int = 10,
+        after: str | None = None,
+        before: str | None = None,
+        status: str | None = None,
+        filename: str | None = None,
+        from_date: DateLike | None = None,
+        to_date: DateLike | None = None,
+        order: Order = "desc",
+    ) -> Page[R]:
+        """One page of runs with its cursors (``page.list_metadata``).
+
+        Raises :class:`UsageError` for bad arguments (``after`` with ``before`` too).
+        """
+        query = self._query(
+            status=status,
+            filename=filename,
+            from_date=from_date,
+            to_date=to_date,
+            order=order,
+            limit=limit,
+        )
+        return await self._list_page(query, after=after, before=before)
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """``client.classifications``: what is particular to classifying documents.
 
 Its options, its request body and its list filters. Every endpoint and the
-background-run machinery come from :class:`RunResource`.
+background-run machinery come from :class:`StatusListedResource`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import msgspec
 
 from .._documents import CategoryLike, DocumentLike, normalize_categories, to_mime_data
 from .._errors import UsageError
-from .._models.common import Category, Classification, Page
+from .._models.common import Category, Classification
 from .._runs.handle import RunHandle
 from .._runs.primitive import CLASSIFICATIONS
-from .base import DateLike, Order, Paginator, RunResource, page_size_of
+from .base import RunResource, StatusListedResource
 
 if TYPE_CHECKING:
     from .._runs.batch import Batch, FailurePolicy, ProgressCallback
@@ -39,7 +39,7 @@ class ClassificationOptions(msgspec.Struct, frozen=True, kw_only=True):
     bust_cache: bool = False
 
 
-class Classifications(RunResource[Classification, ClassificationOptions]):
+class Classifications(StatusListedResource[Classification, ClassificationOptions]):
     """Classify documents into categories. Reached as ``client.classifications``."""
 
     primitive = CLASSIFICATIONS
@@ -206,65 +206,6 @@ class Classifications(RunResource[Classification, ClassificationOptions]):
 
     create_classification_cancel = RunResource.cancel
     """The official SDK's name for :meth:`cancel`."""
-
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-        limit: int | None = None,
-        page_size: int | None = None,
-    ) -> Paginator[Classification]:
-        """Matching classifications: ``await`` it for the first page, iterate it for all.
-
-        ``page = await client.classifications.list(limit=10)`` is one request;
-        ``async for c in client.classifications.list(status="completed"): ...`` fetches
-        page after page as you iterate (``.pages()`` iterates whole pages instead).
-        ``limit`` is the page size (1-100, default 100), as in other SDKs: it does not
-        cap the records ``async for`` yields, and ``await`` returns one page of that
-        size. ``page_size`` is its deprecated name (a ``DeprecationWarning``; both at
-        once: :class:`UsageError`).
-        Arguments are checked now: :class:`UsageError` for a bad status, order, limit
-        or date.
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=page_size_of(limit, page_size),
-        )
-        return self._paginate(query)
-
-    async def list_page(
-        self,
-        *,
-        limit: int = 10,
-        after: str | None = None,
-        before: str | None = None,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-    ) -> Page[Classification]:
-        """One page of classifications with its cursors (``page.list_metadata``).
-
-        Raises :class:`UsageError` for bad arguments (``after`` with ``before`` too).
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=limit,
-        )
-        return await self._list_page(query, after=after, before=before)
 
 
 def _options(

@@ -1,7 +1,7 @@
 """``client.partitions``: what is particular to partitioning a document by a key.
 
 Its options (the key, instructions and ``allow_overlap``) and its request body.
-Every endpoint and the background-run machinery come from :class:`RunResource`.
+Every endpoint and the background-run machinery come from :class:`StatusListedResource`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._documents import DocumentLike, to_mime_data
-from .._models.common import Page
 from .._models.partitions import Partition, PartitionOptions, build_partition_body
 from .._runs.handle import RunHandle
 from .._runs.primitive import PARTITIONS
-from .base import DateLike, Order, Paginator, RunResource, page_size_of
+from .base import StatusListedResource
 
 if TYPE_CHECKING:
     from .._runs.batch import Batch, FailurePolicy, ProgressCallback
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Partitions"]
 
 
-class Partitions(RunResource[Partition, PartitionOptions]):
+class Partitions(StatusListedResource[Partition, PartitionOptions]):
     """Partition documents into chunks, one per value of a key. Reached as
     ``client.partitions``.
 
@@ -151,64 +150,6 @@ class Partitions(RunResource[Partition, PartitionOptions]):
             timeout=timeout,
             cancel_on_exit=cancel_on_exit,
         )
-
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-        limit: int | None = None,
-        page_size: int | None = None,
-    ) -> Paginator[Partition]:
-        """Matching partitions: ``await`` it for the first page, iterate it for all.
-
-        ``page = await client.partitions.list(limit=10)`` is one request;
-        ``async for p in client.partitions.list(status="completed"): ...`` fetches page
-        after page as you iterate (``.pages()`` iterates whole pages instead).
-        ``filename`` is a case-insensitive prefix; ``from_date``/``to_date`` bound the
-        creation date. ``limit`` is the page size (1-100, default 100); ``page_size``
-        is its deprecated name.
-        Arguments are checked now: :class:`UsageError` for a bad status, order, limit
-        or date.
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=page_size_of(limit, page_size),
-        )
-        return self._paginate(query)
-
-    async def list_page(
-        self,
-        *,
-        limit: int = 10,
-        after: str | None = None,
-        before: str | None = None,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-    ) -> Page[Partition]:
-        """One page of partitions with its cursors (``page.list_metadata``).
-
-        Raises :class:`UsageError` for bad arguments (``after`` with ``before`` too).
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=limit,
-        )
-        return await self._list_page(query, after=after, before=before)
 
 
 def _options(

@@ -1,7 +1,7 @@
 """``client.splits``: what is particular to splitting a document into its subdocuments.
 
 Its options (the subdocuments among them) and its request body. Every endpoint
-and the background-run machinery come from :class:`RunResource`.
+and the background-run machinery come from :class:`StatusListedResource`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._documents import DocumentLike, to_mime_data
-from .._models.common import Page
 from .._models.splits import (
     Split,
     SplitOptions,
@@ -23,7 +22,7 @@ from .._models.splits import (
 )
 from .._runs.handle import RunHandle
 from .._runs.primitive import SPLITS
-from .base import DateLike, Order, Paginator, RunResource, page_size_of
+from .base import StatusListedResource
 
 if TYPE_CHECKING:
     from .._runs.batch import Batch, FailurePolicy, ProgressCallback
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Splits"]
 
 
-class Splits(RunResource[Split, SplitOptions]):
+class Splits(StatusListedResource[Split, SplitOptions]):
     """Split a document into the subdocuments it holds. Reached as ``client.splits``.
 
     ``subdocuments`` name what may be inside (:class:`Subdocument`, a dict with
@@ -151,64 +150,6 @@ class Splits(RunResource[Split, SplitOptions]):
             timeout=timeout,
             cancel_on_exit=cancel_on_exit,
         )
-
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-        limit: int | None = None,
-        page_size: int | None = None,
-    ) -> Paginator[Split]:
-        """Matching splits: ``await`` it for the first page, iterate it for all.
-
-        ``page = await client.splits.list(limit=10)`` is one request;
-        ``async for s in client.splits.list(status="completed"): ...`` fetches page
-        after page as you iterate (``.pages()`` iterates whole pages instead).
-        ``filename`` is a case-insensitive prefix; ``from_date``/``to_date`` bound the
-        creation date. ``limit`` is the page size (1-100, default 100); ``page_size``
-        is its deprecated name.
-        Arguments are checked now: :class:`UsageError` for a bad status, order, limit
-        or date.
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=page_size_of(limit, page_size),
-        )
-        return self._paginate(query)
-
-    async def list_page(
-        self,
-        *,
-        limit: int = 10,
-        after: str | None = None,
-        before: str | None = None,
-        status: str | None = None,
-        filename: str | None = None,
-        from_date: DateLike | None = None,
-        to_date: DateLike | None = None,
-        order: Order = "desc",
-    ) -> Page[Split]:
-        """One page of splits with its cursors (``page.list_metadata``).
-
-        Raises :class:`UsageError` for bad arguments (``after`` with ``before`` too).
-        """
-        query = self._query(
-            status=status,
-            filename=filename,
-            from_date=from_date,
-            to_date=to_date,
-            order=order,
-            limit=limit,
-        )
-        return await self._list_page(query, after=after, before=before)
 
 
 def _options(
