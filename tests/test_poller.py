@@ -290,3 +290,31 @@ async def test_the_last_runs_of_many_stay_in_list_rounds() -> None:
     polled = {g.path for g in server.by_operation("get")}
     assert len(polled) < policy.list_min_runs / 4  # only the last few runs
     assert stats.results_from_lists + len(polled) == 40 and stats.list_rounds > 0
+
+
+async def test_runs_that_join_a_wait_soon_after_the_first_go_to_list_rounds_at_once() -> None:
+    # The first run is waited on alone (per-run polls); 39 more join before its first
+    # poll: the strategy is decided again at once, not a list interval later, so none
+    # of them gets a poll of its own.
+    clock = ManualClock()
+    policy = PollPolicy(jitter=0.0)
+    async with (
+        LocalRetab(run_time=2.0, clock=clock) as server,
+        make_client(server, poll=policy, clock=clock) as client,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(40)]
+        results: list[str] = []
+
+        async def wait(h) -> None:  # type: ignore[no-untyped-def]
+            results.append((await h.wait(timeout=10)).category)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, handles[0])
+            await settle(client)
+            assert client.poller.stats.strategy.get("classifications", "get") == "get"
+            for h in handles[1:]:
+                tg.start_soon(wait, h)
+            await drive(clock, client, lambda: len(results) == 40)
+        stats = client.poller.stats
+    assert results == ["invoice"] * 40
+    assert stats.gets == 0 and stats.results_from_lists == 40

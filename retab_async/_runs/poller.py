@@ -176,7 +176,7 @@ class Poller:
         self._list_mode: dict[str, bool] = {}
         self._list_due: dict[str, float] = {}
         self._listing: set[str] = set()
-        self._decided: dict[str, float] = {}
+        self._decided: dict[str, tuple[float, int]] = {}  # when, and for how many runs
         self._tracks: dict[str, _Track] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake: anyio.Event | None = None
@@ -366,9 +366,12 @@ class Poller:
             self._spawn(tg, self._poll, watch)
 
     def _decide(self, name: str, group: dict[str, Watch], now: float) -> None:
-        if now - self._decided.get(name, -math.inf) < self.policy.list_interval:
+        when, runs = self._decided.get(name, (-math.inf, 0))
+        # Once per list_interval, or at once when the runs have doubled since: many runs
+        # started together must not all get a first poll of their own before list rounds.
+        if now - when < self.policy.list_interval and len(group) < 2 * runs:
             return
-        self._decided[name] = now
+        self._decided[name] = (now, len(group))
         use_list = self._list_is_cheaper(group, now)
         was = self._list_mode.get(name, False)
         if was and not use_list and self._keeps_listing(group):
