@@ -7,7 +7,7 @@ import pytest
 
 from retab_async import Classification, ClassificationConsensus, DecodeError, RunCancelled
 from retab_async._http.transport import Response
-from retab_async._runs.primitive import CLASSIFICATIONS
+from retab_async._runs.primitive import CLASSIFICATIONS, PRIMITIVES
 
 COMPLETED = b"""{
   "id": "clss_9f2c", "file": {"id": "file_5d", "filename": "a.pdf", "mime_type": "application/pdf"},
@@ -69,12 +69,49 @@ def test_likelihood_singular_is_an_alias() -> None:
     assert consensus.likelihoods is None
 
 
-def test_records_decode_without_a_python_hook() -> None:
-    """Decoding runs no Python code of ours: outputs and aliases are normalised when read."""
-    from retab_async import Extraction, ExtractionConsensus, Parse
+def _structs_of(kind: type[msgspec.Struct]) -> set[type[msgspec.Struct]]:
+    """``kind`` and every Struct type its fields can hold, however deeply nested."""
+    found: set[type[msgspec.Struct]] = set()
+    pending: list[msgspec.inspect.Type] = [msgspec.inspect.type_info(kind)]
+    while pending:
+        info = pending.pop()
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in found:
+                continue
+            found.add(info.cls)
+            pending += [field.type for field in info.fields]
+        elif isinstance(info, msgspec.inspect.UnionType):
+            pending += info.types
+        elif isinstance(
+            info,
+            (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType),
+        ):
+            pending.append(info.item_type)
+        elif isinstance(info, msgspec.inspect.TupleType):
+            pending += info.item_types
+        elif isinstance(info, msgspec.inspect.DictType):
+            pending += [info.key_type, info.value_type]
+    return found
 
-    for kind in [Classification, ClassificationConsensus, Extraction, ExtractionConsensus, Parse]:
-        assert not hasattr(kind, "__post_init__"), kind
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_records_decode_without_a_python_hook(name: str) -> None:
+    """Decoding runs no Python code of ours: outputs and aliases are normalised when read.
+
+    Every Struct a primitive's record decodes (its consensus, output entries...) is
+    checked, so that a new primitive with a ``__post_init__`` fails here.
+    """
+    kinds = _structs_of(PRIMITIVES[name].record_type)
+    assert PRIMITIVES[name].record_type in kinds and len(kinds) > 1
+    assert not [kind for kind in kinds if hasattr(kind, "__post_init__")]
+
+
+def test_the_hook_check_reaches_nested_structs() -> None:
+    from retab_async import ExtractionConsensus, PartitionConsensus, SplitConsensus, SplitResult
+
+    kinds = set().union(*(_structs_of(p.record_type) for p in PRIMITIVES.values()))
+    assert {ClassificationConsensus, ExtractionConsensus, SplitConsensus, SplitResult} <= kinds
+    assert PartitionConsensus in kinds
 
 
 def test_a_cancelled_record_hides_what_was_sent_as_output() -> None:

@@ -20,7 +20,16 @@ import msgspec
 
 from .._errors import DocumentError, UsageError
 from .checks import check_flag, check_model, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
+from .common import (
+    FileRef,
+    MIMEData,
+    PrimitiveError,
+    RetabUsage,
+    RunState,
+    _Model,
+    no_output_error,
+    stored,
+)
 
 __all__ = [
     "DEFAULT_EDIT_COLOR",
@@ -96,16 +105,7 @@ class EditResult(_Model, frozen=True, kw_only=True):
         return {field.key: field.value for field in self.form_data}
 
 
-class Edit(_Model, RunState, frozen=True, kw_only=True):
-    """An edit run and, once ``completed``, its filled fields and document.
-
-    ``output`` is ``None`` unless ``status == "completed"``: the empty value the
-    server sends while a run is in flight, after a failure, or with
-    ``include_output=false`` is never exposed as a result. ``template_id`` is set
-    when the edit filled a stored template rather than a document;
-    ``filled_document_ref`` is the stored filled document, when the API keeps one.
-    """
-
+class _EditFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -119,9 +119,28 @@ class Edit(_Model, RunState, frozen=True, kw_only=True):
     usage: RetabUsage | None = None
     created_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+
+_edit_output = stored(_EditFields, "output")
+
+
+class Edit(_EditFields, frozen=True, kw_only=True):
+    """An edit run and, once ``completed``, its filled fields and document.
+
+    ``output`` is ``None`` unless ``status == "completed"``: the empty value the
+    server sends while a run is in flight, after a failure, or with
+    ``include_output=false`` is never exposed as a result. ``template_id`` is set
+    when the edit filled a stored template rather than a document;
+    ``filled_document_ref`` is the stored filled document, when the API keeps one.
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> EditResult | None:
+        """The filled fields and document, once completed (``None`` before, and after a
+        failure or cancel)."""
+        if self.status != "completed":
+            return None
+        value: EditResult | None = _edit_output.__get__(self)
+        return value
 
     def require_output(self) -> EditResult:
         """The fields and filled document of a completed edit, typed without ``None``.

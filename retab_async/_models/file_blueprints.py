@@ -16,7 +16,7 @@ import msgspec
 
 from .._errors import UsageError
 from .checks import check_flag, check_optional_str
-from .common import FileRef, PrimitiveError, RunState, _Model, no_output_error
+from .common import FileRef, PrimitiveError, RunState, _Model, no_output_error, stored
 
 __all__ = [
     "BLUEPRINT_MODES",
@@ -36,16 +36,7 @@ _FILE_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _encode = msgspec.json.Encoder().encode
 
 
-class FileBlueprint(_Model, RunState, frozen=True, kw_only=True):
-    """A file blueprint run and, once ``completed``, the blueprint of the document.
-
-    ``output`` is ``None`` unless ``status == "completed"`` and the record was
-    fetched with its output: the ``{}`` the server sends while the run is in
-    flight, after a failure, or with ``include_output=false`` is never exposed as
-    a result. ``started_at`` and ``completed_at`` are set once the run has
-    started and ended.
-    """
-
+class _FileBlueprintFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     object: str = "file.blueprint"
     file: FileRef | None = None
@@ -58,9 +49,26 @@ class FileBlueprint(_Model, RunState, frozen=True, kw_only=True):
     started_at: str | None = None
     completed_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.output is not None and (self.status != "completed" or not self.output):
-            msgspec.structs.force_setattr(self, "output", None)
+
+_file_blueprint_output = stored(_FileBlueprintFields, "output")
+
+
+class FileBlueprint(_FileBlueprintFields, frozen=True, kw_only=True):
+    """A file blueprint run and, once ``completed``, the blueprint of the document.
+
+    ``output`` is ``None`` unless ``status == "completed"`` and the record was
+    fetched with its output: the ``{}`` the server sends while the run is in
+    flight, after a failure, or with ``include_output=false`` is never exposed as
+    a result. ``started_at`` and ``completed_at`` are set once the run has
+    started and ended.
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> dict[str, Any] | None:
+        """The blueprint, once completed (``None`` before, after a failure or cancel, and for
+        the ``{}`` of a record fetched without it)."""
+        value: dict[str, Any] | None = _file_blueprint_output.__get__(self)
+        return value if self.status == "completed" and value else None
 
     def require_output(self) -> dict[str, Any]:
         """The blueprint of a completed run, typed without ``None``.

@@ -17,7 +17,16 @@ import msgspec
 
 from .._errors import UsageError
 from .checks import check_flag, check_int, check_model, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
+from .common import (
+    FileRef,
+    MIMEData,
+    PrimitiveError,
+    RetabUsage,
+    RunState,
+    _Model,
+    no_output_error,
+    stored,
+)
 
 __all__ = [
     "Partition",
@@ -50,7 +59,16 @@ class PartitionLikelihood(_Model, frozen=True, kw_only=True):
     pages: list[float] | None = None
 
 
-class PartitionConsensus(_Model, frozen=True, kw_only=True):
+class _PartitionConsensusFields(_Model, frozen=True, kw_only=True):
+    choices: list[list[PartitionChunk]] | None = None
+    likelihoods: list[PartitionLikelihood] | None = None
+    likelihood: list[PartitionLikelihood] | None = None
+
+
+_partition_consensus_likelihoods = stored(_PartitionConsensusFields, "likelihoods")
+
+
+class PartitionConsensus(_PartitionConsensusFields, frozen=True, kw_only=True):
     """How the votes went when ``n_consensus > 1``.
 
     Attributes:
@@ -59,24 +77,14 @@ class PartitionConsensus(_Model, frozen=True, kw_only=True):
             ``likelihood`` is accepted as an alias.
     """
 
-    choices: list[list[PartitionChunk]] | None = None
-    likelihoods: list[PartitionLikelihood] | None = None
-    likelihood: list[PartitionLikelihood] | None = None
-
-    def __post_init__(self) -> None:
-        if self.likelihoods is None and self.likelihood is not None:
-            msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def likelihoods(self) -> list[PartitionLikelihood] | None:
+        """One entry per chunk of the output, from ``likelihoods`` or its alias ``likelihood``."""
+        value: list[PartitionLikelihood] | None = _partition_consensus_likelihoods.__get__(self)
+        return self.likelihood if value is None else value
 
 
-class Partition(_Model, RunState, frozen=True, kw_only=True):
-    """A partition run and, once ``completed``, its chunks.
-
-    ``output`` is ``None`` unless ``status == "completed"``: the ``[]`` placeholder
-    the server sends while a run is in flight or after a failure is never exposed
-    as a result. (A completed partition fetched with ``include_output=False``
-    carries the server's ``[]``: fetch it in full, as :meth:`RunHandle.wait` does.)
-    """
-
+class _PartitionFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -91,9 +99,26 @@ class Partition(_Model, RunState, frozen=True, kw_only=True):
     usage: RetabUsage | None = None
     created_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+
+_partition_output = stored(_PartitionFields, "output")
+
+
+class Partition(_PartitionFields, frozen=True, kw_only=True):
+    """A partition run and, once ``completed``, its chunks.
+
+    ``output`` is ``None`` unless ``status == "completed"``: the ``[]`` placeholder
+    the server sends while a run is in flight or after a failure is never exposed
+    as a result. (A completed partition fetched with ``include_output=False``
+    carries the server's ``[]``: fetch it in full, as :meth:`RunHandle.wait` does.)
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> list[PartitionChunk] | None:
+        """The chunks, once completed (``None`` before, and after a failure or cancel)."""
+        if self.status != "completed":
+            return None
+        value: list[PartitionChunk] | None = _partition_output.__get__(self)
+        return value
 
     def require_output(self) -> list[PartitionChunk]:
         """The chunks of a completed partition, typed without ``None``.

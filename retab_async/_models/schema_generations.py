@@ -17,7 +17,7 @@ import msgspec
 
 from .._errors import UsageError
 from .checks import check_flag, check_model, check_optional_str, document_dict
-from .common import MIMEData, PrimitiveError, RunState, _Model, no_output_error
+from .common import MIMEData, PrimitiveError, RunState, _Model, no_output_error, stored
 
 __all__ = [
     "SchemaGeneration",
@@ -28,7 +28,20 @@ __all__ = [
 _encode = msgspec.json.Encoder().encode
 
 
-class SchemaGeneration(_Model, RunState, frozen=True, kw_only=True):
+class _SchemaGenerationFields(_Model, RunState, frozen=True, kw_only=True):
+    id: str
+    object: str = "schema"
+    json_schema: dict[str, Any] | None = None
+    strict: bool = True
+    status: str = "pending"
+    error: PrimitiveError | None = None
+    created_at: str | None = None
+
+
+_schema_generation_json_schema = stored(_SchemaGenerationFields, "json_schema")
+
+
+class SchemaGeneration(_SchemaGenerationFields, frozen=True, kw_only=True):
     """A schema generation run and, once ``completed``, the JSON Schema it inferred.
 
     ``json_schema`` is ``None`` unless ``status == "completed"`` and the record was
@@ -38,17 +51,12 @@ class SchemaGeneration(_Model, RunState, frozen=True, kw_only=True):
     for strict structured output.
     """
 
-    id: str
-    object: str = "schema"
-    json_schema: dict[str, Any] | None = None
-    strict: bool = True
-    status: str = "pending"
-    error: PrimitiveError | None = None
-    created_at: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.json_schema is not None and (self.status != "completed" or not self.json_schema):
-            msgspec.structs.force_setattr(self, "json_schema", None)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def json_schema(self) -> dict[str, Any] | None:
+        """The generated JSON Schema, once completed (``None`` before, after a failure or
+        cancel, and for the ``{}`` of a record fetched without it)."""
+        value: dict[str, Any] | None = _schema_generation_json_schema.__get__(self)
+        return value if self.status == "completed" and value else None
 
     def require_output(self) -> dict[str, Any]:
         """The generated JSON Schema of a completed run, typed without ``None``.

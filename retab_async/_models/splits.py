@@ -16,7 +16,16 @@ import msgspec
 
 from .._errors import UsageError
 from .checks import check_flag, check_int, check_model, check_optional_str, document_dict
-from .common import FileRef, MIMEData, PrimitiveError, RetabUsage, RunState, _Model, no_output_error
+from .common import (
+    FileRef,
+    MIMEData,
+    PrimitiveError,
+    RetabUsage,
+    RunState,
+    _Model,
+    no_output_error,
+    stored,
+)
 
 __all__ = [
     "SheetRegion",
@@ -89,7 +98,16 @@ class SplitLikelihood(_Model, frozen=True, kw_only=True):
     pages: list[float] | None = None
 
 
-class SplitConsensus(_Model, frozen=True, kw_only=True):
+class _SplitConsensusFields(_Model, frozen=True, kw_only=True):
+    choices: list[list[SplitResult]] | None = None
+    likelihoods: list[SplitLikelihood] | None = None
+    likelihood: list[SplitLikelihood] | None = None
+
+
+_split_consensus_likelihoods = stored(_SplitConsensusFields, "likelihoods")
+
+
+class SplitConsensus(_SplitConsensusFields, frozen=True, kw_only=True):
     """How the votes went when ``n_consensus > 1``.
 
     Attributes:
@@ -98,24 +116,14 @@ class SplitConsensus(_Model, frozen=True, kw_only=True):
             ``likelihood`` is accepted as an alias.
     """
 
-    choices: list[list[SplitResult]] | None = None
-    likelihoods: list[SplitLikelihood] | None = None
-    likelihood: list[SplitLikelihood] | None = None
-
-    def __post_init__(self) -> None:
-        if self.likelihoods is None and self.likelihood is not None:
-            msgspec.structs.force_setattr(self, "likelihoods", self.likelihood)
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def likelihoods(self) -> list[SplitLikelihood] | None:
+        """One entry per entry of the output, from ``likelihoods`` or its alias ``likelihood``."""
+        value: list[SplitLikelihood] | None = _split_consensus_likelihoods.__get__(self)
+        return self.likelihood if value is None else value
 
 
-class Split(_Model, RunState, frozen=True, kw_only=True):
-    """A split run and, once ``completed``, the subdocuments found with their pages.
-
-    ``output`` is ``None`` unless ``status == "completed"``: the ``[]`` placeholder
-    the server sends while a run is in flight or after a failure is never exposed
-    as a result. (A completed split fetched with ``include_output=False`` carries the
-    server's ``[]``: fetch it in full, as :meth:`RunHandle.wait` does.)
-    """
-
+class _SplitFields(_Model, RunState, frozen=True, kw_only=True):
     id: str
     file: FileRef | None = None
     model: str = ""
@@ -129,9 +137,27 @@ class Split(_Model, RunState, frozen=True, kw_only=True):
     usage: RetabUsage | None = None
     created_at: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.status != "completed" and self.output is not None:
-            msgspec.structs.force_setattr(self, "output", None)
+
+_split_output = stored(_SplitFields, "output")
+
+
+class Split(_SplitFields, frozen=True, kw_only=True):
+    """A split run and, once ``completed``, the subdocuments found with their pages.
+
+    ``output`` is ``None`` unless ``status == "completed"``: the ``[]`` placeholder
+    the server sends while a run is in flight or after a failure is never exposed
+    as a result. (A completed split fetched with ``include_output=False`` carries the
+    server's ``[]``: fetch it in full, as :meth:`RunHandle.wait` does.)
+    """
+
+    @property  # type: ignore[misc]  # the field, normalised when read: see stored()
+    def output(self) -> list[SplitResult] | None:
+        """The subdocuments found, once completed (``None`` before, and after a failure or
+        cancel)."""
+        if self.status != "completed":
+            return None
+        value: list[SplitResult] | None = _split_output.__get__(self)
+        return value
 
     def require_output(self) -> list[SplitResult]:
         """The subdocuments of a completed split, typed without ``None``.
