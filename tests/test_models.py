@@ -179,3 +179,84 @@ def test_fetch_paths_follow_each_primitives_collection() -> None:
     for primitive in PRIMITIVES.values():
         path = primitive.fetch_path("r1", output=False)
         assert path == primitive.record_path("r1") + "?include_output=false"
+
+
+# A result each primitive may send before its run completes: never shown as a result.
+_SENT_EARLY = {
+    "classifications": {"category": "invoice", "reasoning": ""},
+    "edits": {"form_data": [{"key": "name", "value": "x"}]},
+    "extractions": {"total": 1},
+    "file_blueprints": {"pages": [1]},
+    "parses": {"pages": ["p"], "text": "p"},
+    "partitions": [{"key": "INV-1", "pages": [1]}],
+    "schemas": {"type": "object"},
+    "splits": [{"name": "invoice", "pages": [1]}],
+}
+
+# The consensus of a record that sends ``likelihood`` rather than ``likelihoods``.
+_ALIASED: dict[str, object] = {
+    "classifications": 0.5,
+    "extractions": {"total": 1.0},
+    "partitions": [{"key": 1.0, "pages": [1.0]}],
+    "splits": [{"name": 1.0, "pages": [1.0]}],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SENT_EARLY))
+@pytest.mark.parametrize("status", ["in_progress", "completed"])
+def test_as_read_encodes_the_fields_as_read(name: str, status: str) -> None:
+    """What the CLI's ``--json`` prints: every field encoding the record gives, with the
+    result hidden until completion and the likelihood alias filled in, as before the
+    normalisation moved from decoding to reading."""
+    from retab_async._models.common import as_read
+
+    primitive = PRIMITIVES[name]
+    body: dict[str, object] = {"id": "r1", "status": status}
+    body[primitive.result_field] = _SENT_EARLY[name]
+    if "consensus" in primitive.record_type.__struct_fields__:
+        body["consensus"] = {"likelihood": _ALIASED[name]}
+    record = msgspec.convert(body, primitive.record_type)
+    shown = msgspec.json.decode(msgspec.json.encode(as_read(record)))
+    assert list(shown) == list(msgspec.to_builtins(record))
+    for field in set(primitive.record_type.__struct_fields__) - {"consensus"}:
+        assert shown[field] == msgspec.to_builtins(getattr(record, field)), field
+    result = shown[primitive.result_field]
+    assert (result is not None) is (status == "completed")
+    if "consensus" in shown:
+        likelihoods = shown["consensus"]["likelihoods"]
+        assert likelihoods == shown["consensus"]["likelihood"] and likelihoods is not None
+
+
+def test_the_cli_json_shows_no_early_result_and_the_likelihood_alias() -> None:
+    import io
+
+    from retab_async import SplitConsensus
+    from retab_async._cli.output import Output
+    from retab_async._runs.primitive import SPLITS
+
+    record = SPLITS.decode(
+        Response(
+            200,
+            {},
+            b'{"id": "split_1", "status": "in_progress", "output": [{"name": "a", "pages": [1]}],'
+            b' "consensus": {"likelihood": [{"name": 1.0, "pages": [1.0]}]}}',
+            "GET",
+            "u",
+        )
+    )
+    stdout = io.StringIO()
+    Output(json_lines=True, stdout=stdout).record(record, SPLITS)
+    shown = msgspec.json.decode(stdout.getvalue())
+    assert shown["id"] == "split_1" and shown["output"] is None
+    assert shown["consensus"]["likelihoods"] == [{"name": 1.0, "pages": [1.0]}]
+    assert isinstance(record.consensus, SplitConsensus)
+    assert record.consensus.likelihoods is not None and record.consensus.likelihoods[0].name == 1.0
+
+
+def test_as_read_walks_containers_and_leaves_other_values() -> None:
+    from retab_async._models.common import as_read
+
+    early = _decode(b'{"id": "c1", "status": "queued", "output": {"category": "x"}}')
+    assert as_read({"rows": [early], "pair": (early, 1), "n": 2})["rows"][0]["output"] is None
+    assert as_read({"pair": (early, 1)})["pair"][1] == 1
+    assert as_read("text") == "text"

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import msgspec
 
 from .._errors import RetabError, RunFailed, WaitTimeout
+from .._models.common import as_read
 from .._runs.batch import BatchProgress, BatchResult
 from .._runs.primitive import CLASSIFICATIONS, Primitive
 
@@ -214,8 +215,8 @@ class Output:
         print(text, file=self.stdout, flush=True)
 
     def json(self, value: Any) -> None:
-        """One JSON line (stdout)."""
-        self.emit(_encode(value).decode())
+        """One JSON line (stdout); records as their fields read (see ``as_read``)."""
+        self.emit(_encode(as_read(value)).decode())
 
     def record(self, record: Any, primitive: Primitive[Any] = CLASSIFICATIONS) -> None:
         """One record: in full as JSON, or as aligned ``field  value`` lines."""

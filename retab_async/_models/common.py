@@ -41,9 +41,36 @@ def stored(fields: type[msgspec.Struct], name: str) -> Any:
 
     Records normalise a few fields when they are read (``output`` is ``None`` unless
     the run completed; ``likelihood`` stands in for ``likelihoods``) rather than in a
-    ``__post_init__``, which msgspec would call on every decode.
+    ``__post_init__``, which msgspec would call on every decode. Encoding a record
+    writes the slots as decoded; :func:`as_read` gives the fields as read.
     """
     return fields.__dict__[name]
+
+
+def as_read(value: Any) -> Any:
+    """``value`` with every Struct in it turned into a dict of its fields *as read*, for
+    ``msgspec.json.encode``: what the user sees (``output`` ``None`` before completion,
+    ``likelihoods`` filled from its alias), not the raw decoded slots a Struct encodes.
+
+    Lists, tuples and dicts are walked; other values are returned as they are. Keys are
+    the fields' wire names, in field order, as encoding the record itself gives them.
+    (A Struct that omits defaults or encodes as an array is left to encode itself: our
+    models do neither.)
+    """
+    if isinstance(value, msgspec.Struct):
+        kind = type(value)
+        config = kind.__struct_config__
+        if config.omit_defaults or config.array_like:
+            return value
+        return {
+            key: as_read(getattr(value, name))
+            for name, key in zip(kind.__struct_fields__, kind.__struct_encode_fields__, strict=True)
+        }
+    if isinstance(value, (list, tuple)):
+        return [as_read(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_read(item) for key, item in value.items()}
+    return value
 
 
 class RunState:
