@@ -156,7 +156,12 @@ class _TooLarge(Exception):
 
 
 async def _from_path(path: Path, upload: Uploader | None) -> MIMEData:
-    mime = _mime_for(path.name)
+    try:
+        mime = _mime_for(path.name)
+    except DocumentError:
+        if path.is_dir():  # "." has no extension: say what it really is
+            raise DocumentError(f"document {str(path)!r} is a directory, not a file") from None
+        raise
     try:
         data = await anyio.to_thread.run_sync(_read_file, path)
     except _TooLarge as large:

@@ -224,7 +224,14 @@ def test_single_run_commands_address_any_primitive(
     )
     # Ids are opaque: without --primitive an extraction's id is looked up as a classification.
     code, out, err = run(capsys, "get", run_id)
-    assert code == 1 and "404" in err and out == ""
+    hint, error = err.splitlines()
+    assert code == 1 and out == "" and "404" in error
+    assert hint.startswith("no classification has this id") and "--primitive" in hint
+    # A token names its primitive: --primitive may only agree with it.
+    code, out, err = run(capsys, "get", token, "--primitive", "parses")
+    assert (code, out) == (2, "") and "for a run of extractions, not of parses" in err
+    code, out, _ = run(capsys, "get", token, "--primitive", "extractions")
+    assert code == 0 and out.startswith("id ")
     paths = [r["path"] for r in served.get("/_local/requests")]
     assert f"/v1/extractions/{run_id}/cancel" not in paths  # nothing sent to a finished run
 

@@ -50,7 +50,8 @@ async def test_https_url_and_mime_data_pass_through() -> None:
     ("make", "message"),
     [
         (lambda p: p / "missing.pdf", "does not exist"),
-        (lambda p: p, "unsupported file extension"),
+        (lambda p: p, "is a directory"),  # no extension: a directory all the same
+        (lambda p: Path("."), "'.' is a directory"),
         (lambda p: (p / "dir.pdf").mkdir() or (p / "dir.pdf"), "is a directory"),
         (lambda p: ((p / "empty.txt").write_bytes(b"") and None) or (p / "empty.txt"), "is empty"),
         (

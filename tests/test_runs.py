@@ -19,6 +19,7 @@ from retab_async import (
     UsageError,
     WaitTimeout,
 )
+from retab_async._runs.primitive import PRIMITIVES
 from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab, ManualClock
 
 from .conftest import CATEGORIES, FAST_POLL, INVOICE, make_client
@@ -251,6 +252,17 @@ async def test_token_resume_in_a_fresh_client(server: LocalRetab) -> None:
         record = await resumed.wait(timeout=5)
     assert record.category == "invoice"
     assert repr(resumed) == f"<RunHandle classifications {handle.id} completed>"
+
+
+async def test_a_resource_resumes_its_own_tokens_typed(server: LocalRetab) -> None:
+    async with make_client(server) as first:
+        token = (await first.classifications.start(INVOICE, CATEGORIES)).token
+    async with make_client(server) as second:
+        resumed = second.classifications.resume(token)  # RunHandle[Classification]
+        record = await resumed.wait(timeout=5)
+        assert record.category == "invoice" and resumed.primitive is PRIMITIVES["classifications"]
+        with pytest.raises(TokenError, match=r"resume it with client\.classifications\.resume"):
+            second.extractions.resume(token)
 
 
 async def test_tampered_or_foreign_tokens_are_refused(

@@ -28,6 +28,7 @@ from .._client import DEFAULT_BASE_URL, RetabClient
 from .._documents import normalize_categories
 from .._errors import (
     AuthenticationError,
+    NotFoundError,
     PermissionDeniedError,
     RetabError,
     RunError,
@@ -206,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
         "partition files into chunks by a key in the background",
         "Start one background partition per file, wait for them with bounded concurrency and "
         "print one row per file, in the order given: each value of the key found with its "
-        "pages (--json: the whole output). --instructions is required, as by the API.",
+        "pages (--json: the whole output). --instructions says how to tell the chunks apart.",
     )
     partition.add_argument("files", nargs="+", metavar="FILE", help="documents to partition")
     partition.add_argument(
@@ -240,7 +241,8 @@ def parser() -> argparse.ArgumentParser:
 
     run_help = "a run id (clss_...), or the run token --no-wait --json prints"
     primitive_help = (
-        "which kind of run the id belongs to (default: %(default)s; a token names its own)"
+        f"which kind of run the id belongs to (default: {CLASSIFICATIONS.name}; a token "
+        "names its own)"
     )
     get = command("get", "show one run", "Show one run's record with its result.")
     get.add_argument("id", metavar="RUN", help=run_help)
@@ -261,7 +263,6 @@ def parser() -> argparse.ArgumentParser:
         single.add_argument(
             "--primitive",
             choices=sorted(PRIMITIVES),
-            default=CLASSIFICATIONS.name,
             help=primitive_help,
         )
     listing = command("list", "list runs", "List the runs of one primitive, newest first.")
@@ -375,12 +376,21 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         if args.command == "list":
             return await _list(client, PRIMITIVES[args.primitive], args.status, args.limit, out)
         handle = _handle(client, args)
-        if args.command == "get":
-            out.record(await handle.refresh(), handle.primitive)
-            return EXIT_OK
-        if args.command == "wait":
-            return await _wait(handle, _timeout(args.timeout), out)
-        return await _cancel(handle, out)
+        try:
+            if args.command == "get":
+                out.record(await handle.refresh(), handle.primitive)
+                return EXIT_OK
+            if args.command == "wait":
+                return await _wait(handle, _timeout(args.timeout), out)
+            return await _cancel(handle, out)
+        except NotFoundError:
+            if not is_token(args.id) and args.primitive is None:
+                out.note(
+                    "no classification has this id; ids do not say which primitive they "
+                    "belong to: pass --primitive (extractions, parses...), or use the run token "
+                    "--no-wait --json prints"
+                )
+            raise
 
 
 def _check_local(args: argparse.Namespace) -> None:
@@ -503,9 +513,11 @@ def _edit_job(args: argparse.Namespace) -> _Job:
 def _partition_job(args: argparse.Namespace) -> _Job:
     if not args.key.strip():
         raise UsageError("--key must name what to partition by")
-    if not args.instructions:
-        raise UsageError("partition needs --instructions saying how to partition")
-    options = {"n_consensus": args.consensus, "allow_overlap": not args.no_overlap}
+    options = {
+        "instructions": "",  # the API requires the field; --instructions fills it
+        "n_consensus": args.consensus,
+        "allow_overlap": not args.no_overlap,
+    }
     return _Job(
         lambda client: client.partitions, (args.key,), pages_column("CHUNKS", "key"), options
     )
@@ -841,12 +853,13 @@ def _summary(p: BatchProgress) -> str:
 
 
 def _handle(client: RetabClient, args: argparse.Namespace) -> RunHandle[Any]:
-    """The run ``get``/``wait``/``cancel`` address: a token names its primitive, an id
-    belongs to ``--primitive``. Raises :class:`UsageError` (bad id) or
-    :class:`TokenError` (bad token) before anything is sent."""
+    """The run ``get``/``wait``/``cancel`` address: a token names its primitive (which
+    ``--primitive``, if given, must agree with), an id belongs to ``--primitive``.
+    Raises :class:`UsageError` (bad id) or :class:`TokenError` (bad token) before
+    anything is sent."""
+    resource: BackgroundResource[Any, Any] = getattr(client, args.primitive or CLASSIFICATIONS.name)
     if is_token(args.id):
-        return client.resume(args.id)
-    resource: BackgroundResource[Any, Any] = getattr(client, args.primitive)
+        return client.resume(args.id) if args.primitive is None else resource.resume(args.id)
     return resource.handle(args.id)
 
 

@@ -49,6 +49,7 @@ DEFAULT_EDIT_COLOR: Final = "#000080"
 """The colour filled values are written in unless ``color`` says otherwise (navy)."""
 
 _COLOR = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")  # goes into a query and a path segment
 _encode = msgspec.json.Encoder().encode
 
 
@@ -212,9 +213,12 @@ class EditOptions(_Model, frozen=True, kw_only=True):
                 "instructions must be a non-empty string saying how to fill the fields"
             )
         if self.template_id is not None and (
-            not isinstance(self.template_id, str) or not self.template_id.strip()
+            not isinstance(self.template_id, str) or not _TEMPLATE_ID.fullmatch(self.template_id)
         ):
-            raise UsageError(f"template_id must be a non-empty string, not {self.template_id!r}")
+            raise UsageError(
+                "template_id must be a template's id: 1-255 letters, digits, '_', '.' or '-' "
+                f"(such as 'edtpl_...'), not {self.template_id!r}"
+            )
         check_model(self.model)
         check_color(self.color)
         check_flag("bust_cache", self.bust_cache)

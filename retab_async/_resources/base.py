@@ -32,6 +32,7 @@ from .._errors import (
     NotFoundError,
     RetabError,
     ServerError,
+    TokenError,
     TransportError,
     UsageError,
 )
@@ -40,6 +41,7 @@ from .._http.upload import uploader
 from .._models.common import Page
 from .._runs.handle import CANCEL_GRACE, RunHandle
 from .._runs.primitive import Primitive, R, check_id, shared
+from .._runs.tokens import decode_token
 from .._status import KNOWN_STATUSES
 
 if TYPE_CHECKING:
@@ -258,6 +260,21 @@ class BackgroundResource(Generic[R, OptionsT]):
             )
         check_id(run)
         return RunHandle(self._pipeline, self._poller, self.primitive, run)  # type: ignore[arg-type]
+
+    def resume(self, token: str) -> RunHandle[R]:
+        """A handle on the run ``token`` (from :attr:`RunHandle.token`) describes, typed
+        for this primitive (``client.resume(token)`` takes a run of any primitive).
+
+        Raises :class:`TokenError` when the token is malformed, altered, made for another
+        base URL, or names a run of another primitive (nothing is sent).
+        """
+        primitive, run_id, key = decode_token(token, base_url=self._pipeline.base_url)
+        if primitive is not self.primitive:
+            raise TokenError(
+                f"this token is for a run of {primitive.name}, not of {self.primitive.name}: "
+                f"resume it with client.{primitive.name}.resume(token) or client.resume(token)"
+            )
+        return RunHandle(self._pipeline, self._poller, primitive, run_id, idempotency_key=key)
 
     async def get(self, run_id: str, *, include_output: bool = True) -> R:
         """Fetch one record.

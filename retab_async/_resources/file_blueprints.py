@@ -8,12 +8,14 @@ list, no delete, no ``model`` and no ``usage``: the resource builds on
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._errors import UsageError
 from .._models.file_blueprints import (
     BlueprintMode,
     FileBlueprint,
@@ -35,6 +37,21 @@ FileLike = Any
 """A file id (``"file_..."``), or an uploaded file's record or :class:`FileRef` (its ``id``)."""
 
 
+def _file_id(file: object) -> str:
+    """The id of ``file`` (see :func:`check_file_id`). A local path, which every other
+    primitive takes, is refused with how to upload it first.
+
+    Raises :class:`UsageError`; nothing is sent.
+    """
+    if isinstance(file, os.PathLike) or (isinstance(file, str) and os.path.exists(file)):
+        raise UsageError(
+            f"{os.fspath(file)!r} is a local file, but a blueprint takes the id of an uploaded "
+            f"file: upload it first (`uploaded = await client.files.upload(path)`) and pass "
+            f"`uploaded`"
+        )
+    return check_file_id(file)
+
+
 class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
     """Describe uploaded files: their pages and fields. Reached as ``client.file_blueprints``.
 
@@ -48,13 +65,13 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
 
     async def _document(self, document: Any) -> Any:
         """The file id, checked: it names a stored file, nothing is uploaded."""
-        return check_file_id(document)
+        return _file_id(document)
 
     async def _body(
         self, document: FileLike, options: FileBlueprintOptions, *, background: bool
     ) -> bytes:
         options = msgspec.structs.replace(options, background=background)
-        return build_file_blueprint_body(options, check_file_id(document))
+        return build_file_blueprint_body(options, _file_id(document))
 
     async def create(
         self,
@@ -81,7 +98,7 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
         """
         options = FileBlueprintOptions(intent=intent, mode=mode)
         return await self._create(
-            check_file_id(file_id),
+            _file_id(file_id),
             options,
             background=background,
             idempotency_key=idempotency_key,
@@ -100,7 +117,7 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
         Takes the options of :meth:`create`; raises what it raises.
         """
         options = FileBlueprintOptions(intent=intent, mode=mode)
-        return await self._start(check_file_id(file_id), options, idempotency_key=idempotency_key)
+        return await self._start(_file_id(file_id), options, idempotency_key=idempotency_key)
 
     def run(
         self,
@@ -116,7 +133,7 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
         Takes the options of :meth:`start`; :class:`UsageError` is raised at once.
         """
         options = FileBlueprintOptions(intent=intent, mode=mode)
-        return self._run(check_file_id(file_id), options, idempotency_key=idempotency_key)
+        return self._run(_file_id(file_id), options, idempotency_key=idempotency_key)
 
     def map(
         self,
@@ -156,4 +173,4 @@ class FileBlueprints(BackgroundResource[FileBlueprint, FileBlueprintOptions]):
 
 async def _digest(file_id: FileLike) -> str:
     """The checkpoint digest of a file id: the file behind an id does not change."""
-    return hashlib.sha256(check_file_id(file_id).encode()).hexdigest()
+    return hashlib.sha256(_file_id(file_id).encode()).hexdigest()

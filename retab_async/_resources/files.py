@@ -109,18 +109,18 @@ class Files:
         Raises :class:`UploadExpired` (``410``), :class:`UploadMismatch` (``422``),
         :class:`NotFoundError` for an unknown session, and what any request raises.
         """
-        check_id(file_id)
+        check_id(file_id, "file id")
         return await complete_upload(self._pipeline, file_id, sha256=sha256)
 
     async def get(self, file_id: str) -> File:
         """The stored file ``file_id``. Raises :class:`NotFoundError` for an unknown id."""
-        path = f"/v1/files/{check_id(file_id)}"
+        path = f"/v1/files/{check_id(file_id, 'file id')}"
         return await self._pipeline.request("GET", path, _decode_file)
 
     async def get_download_link(self, file_id: str) -> FileLink:
         """A short-lived link to download ``file_id``; its ``document`` names the file as a
         document. Raises :class:`NotFoundError` for an unknown id."""
-        path = f"/v1/files/{check_id(file_id)}/download-link"
+        path = f"/v1/files/{check_id(file_id, 'file id')}/download-link"
         return await self._pipeline.request("GET", path, _decode_link)
 
     def list(

@@ -37,6 +37,7 @@ __all__ = [
     "Primitive",
     "RunRecord",
     "SPLITS",
+    "TOKEN_PREFIX",
     "Scan",
     "check_id",
     "shared",
@@ -63,28 +64,44 @@ _MAX_ID = 255
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]{1,255}")
 
+TOKEN_PREFIX = "rtab1"
+"""How a run token starts (``rtab1.<data>.<checksum>``; see ``tokens.py``)."""
+_TOKEN_START = f"{TOKEN_PREFIX}."
 
-def check_id(run_id: object) -> str:
-    """Validate a run id and return it percent-encoded for a path (D14).
 
-    Raises :class:`UsageError` for a non-string, an empty id, or one with ``/``,
-    ``\\``, ``..``, ``?``, ``#``, whitespace, control or non-ASCII characters.
+def check_id(run_id: object, what: str = "run id") -> str:
+    """Validate an id (a run's, or ``what`` else) and return it percent-encoded for a
+    path (D14).
+
+    Raises :class:`UsageError` for a non-string, an empty id, one with ``/``, ``\\``,
+    ``..``, ``?``, ``#``, whitespace, control or non-ASCII characters, or a run token
+    given where an id goes.
     """
     # Ids as the API makes them (``clss_...``) need neither checks nor quoting.
-    if type(run_id) is str and _PLAIN_ID.fullmatch(run_id) and ".." not in run_id:
+    if (
+        type(run_id) is str
+        and _PLAIN_ID.fullmatch(run_id)
+        and ".." not in run_id
+        and not run_id.startswith(_TOKEN_START)
+    ):
         return run_id
     if not isinstance(run_id, str):
-        raise UsageError(f"run id must be a string, not {type(run_id).__name__}")
+        raise UsageError(f"{what} must be a string, not {type(run_id).__name__}")
     if not run_id:
-        raise UsageError("run id must not be empty")
+        raise UsageError(f"{what} must not be empty")
+    if run_id.startswith(_TOKEN_START):
+        raise UsageError(
+            f"this {what} is a run token: resume its run with client.resume(token) "
+            "(or <resource>.resume(token))"
+        )
     if len(run_id) > _MAX_ID:
-        raise UsageError(f"run id is {len(run_id)} characters long; at most {_MAX_ID} allowed")
+        raise UsageError(f"{what} is {len(run_id)} characters long; at most {_MAX_ID} allowed")
     for bad in ("/", "\\", "..", "?", "#", "%"):
         if bad in run_id:
-            raise UsageError(f"run id {run_id!r} must not contain {bad!r}")
+            raise UsageError(f"{what} {run_id!r} must not contain {bad!r}")
     for ch in run_id:
         if not ch.isascii() or ch.isspace() or unicodedata.category(ch).startswith("C"):
-            raise UsageError(f"run id {run_id!r} must be printable ASCII without spaces")
+            raise UsageError(f"{what} {run_id!r} must be printable ASCII without spaces")
     return quote(run_id, safe="")
 
 

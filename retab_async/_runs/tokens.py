@@ -15,11 +15,11 @@ from typing import Any
 import msgspec
 
 from .._errors import TokenError, UsageError
-from .primitive import PRIMITIVES, Primitive, check_id
+from .primitive import PRIMITIVES, TOKEN_PREFIX, Primitive, check_id
 
 __all__ = ["decode_token", "encode_token", "is_token"]
 
-_PREFIX = "rtab1"
+_PREFIX = TOKEN_PREFIX
 
 
 class _Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -91,7 +91,7 @@ API_CASES: list[tuple[str, Call, type[RetabError], str]] = [
         "a directory",
         lambda c, t: cls(c).create(t, CATEGORIES),
         DocumentError,
-        "unsupported file extension",
+        "is a directory, not a file",
     ),
     (
         "a directory named like a file",
@@ -243,6 +243,37 @@ API_CASES: list[tuple[str, Call, type[RetabError], str]] = [
         "was made for",
     ),
     ("token that is no string", lambda c, t: _async(c.resume, None), TokenError, "string"),
+    (
+        "token where an id goes",
+        lambda c, t: _async(cls(c).handle, cls(c).handle(C).token),
+        UsageError,
+        "is a run token: resume its run with client.resume(token)",
+    ),
+    (
+        "token of another primitive",
+        lambda c, t: _async(c.parses.resume, cls(c).handle(C).token),
+        TokenError,
+        "for a run of classifications, not of parses",
+    ),
+    (
+        "blueprint of a local path",
+        lambda c, t: c.file_blueprints.create(str(t / "f.txt")),
+        UsageError,
+        "is a local file, but a blueprint takes the id of an uploaded file",
+    ),
+    (
+        "blueprint of a Path",
+        lambda c, t: c.file_blueprints.start(t / "f.txt"),
+        UsageError,
+        "upload it first",
+    ),
+    (
+        "malformed template id",
+        lambda c, t: c.edits.create(instructions="x", template_id="bad id/"),
+        UsageError,
+        "template_id must be a template's id",
+    ),
+    ("malformed file id", lambda c, t: c.files.get("../x"), UsageError, "file id '../x'"),
     ("wait(timeout=-1)", lambda c, t: cls(c).handle(C).wait(timeout=-1), UsageError, "timeout"),
     (
         "map with concurrency 0",
