@@ -159,7 +159,7 @@ async def _from_path(path: Path, upload: Uploader | None) -> MIMEData:
     try:
         mime = _mime_for(path.name)
     except DocumentError:
-        if path.is_dir():  # "." has no extension: say what it really is
+        if await anyio.Path(path).is_dir():  # "." has no extension: say what it is
             raise DocumentError(f"document {str(path)!r} is a directory, not a file") from None
         raise
     try:
