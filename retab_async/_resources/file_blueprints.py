@@ -39,15 +39,21 @@ FileLike = Any
 
 def _file_id(file: object) -> str:
     """The id of ``file`` (see :func:`check_file_id`). A local path, which every other
-    primitive takes, is refused with how to upload it first.
+    primitive takes, is refused with how to upload it first; a string that names a
+    local file but reads as a file id (``file_...``) stays an id.
 
     Raises :class:`UsageError`; nothing is sent.
     """
-    if isinstance(file, os.PathLike) or (isinstance(file, str) and os.path.exists(file)):
+    local: str | None = None
+    if isinstance(file, os.PathLike):
+        local = str(os.fspath(file))
+    elif isinstance(file, str) and not file.startswith("file_") and os.path.exists(file):
+        local = file
+    if local is not None:
         raise UsageError(
-            f"{os.fspath(file)!r} is a local file, but a blueprint takes the id of an uploaded "
-            f"file: upload it first (`uploaded = await client.files.upload(path)`) and pass "
-            f"`uploaded`"
+            f"file_id {local!r} is a local file, but a blueprint takes the id of an uploaded "
+            "file: upload it first (`uploaded = await client.files.upload(path)`) and pass "
+            "`uploaded`"
         )
     return check_file_id(file)
 
