@@ -651,6 +651,7 @@ def _query(params: tuple[tuple[str, str], ...]) -> str:
 
 def _too_large(size: int, limit: int, status: int, method: str, url: str) -> DecodeError:
     return DecodeError(
-        f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit",
+        f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit "
+        "(RetabClient(max_response_bytes=...) raises it)",
         status=status,
     )
