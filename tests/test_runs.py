@@ -102,6 +102,9 @@ async def test_timeout_with_cancel_on_timeout(client: RetabClient, server: Local
     with pytest.raises(WaitTimeout) as info:
         await handle.wait(timeout=0.05, cancel_on_timeout=True)
     assert info.value.cancelled
+    # The error tells the status at the deadline; the handle has seen the cancel since.
+    assert info.value.status in ("queued", "in_progress")
+    assert "was cancelled on the server" in str(info.value)
     assert server.runs[0].status == "cancelled"
     assert len(server.by_operation("cancel")) == 1
     assert handle.status == "cancelled"

@@ -151,10 +151,11 @@ class RunHandle(Generic[R]):
 
     async def _timeout_error(self, elapsed: float, cancel_grace: float | None) -> WaitTimeout:
         """The :class:`WaitTimeout` to raise, after cancelling the run if given a grace."""
+        status = self.status  # at the deadline: the cancel below changes it
         cancelled = False if cancel_grace is None else await self._cancel_quietly(cancel_grace)
         return WaitTimeout(
             run_id=self.id,
-            status=self.status,
+            status=status,
             elapsed=elapsed,
             cancelled=cancelled,
             record=self._record,
