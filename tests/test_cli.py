@@ -580,3 +580,18 @@ def test_progress_bar_only_on_a_terminal() -> None:
     text = stream.getvalue()
     assert text.startswith("\r[###############...............] 2/4")
     assert "running 2" in text and "failed 1" in text and text.endswith("\n")
+
+
+def test_runs_past_the_timeout_are_counted_apart_and_left_running(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for server in _serve("--run-time", "30"):
+        monkeypatch.setenv("RETAB_API_KEY", KEY)
+        monkeypatch.setenv("RETAB_API_BASE_URL", server.url)
+        argv = ["classify", str(DOCS[0]), "--categories", "a,b", "--timeout", "0.2"]
+        code, out, err = run(capsys, *argv)
+        assert code == 1
+        assert err == "0 completed, 0 failed, 0 cancelled, 1 timed out (left running)\n"
+        (row,) = _columns(out)
+        assert row["STATUS"] == "timed_out" and row["ERROR"].endswith("left running")
+        assert [r["status"] for r in server.runs()] in (["queued"], ["in_progress"])

@@ -700,7 +700,7 @@ async def _batch(
         if bar is not None:
             bar.close()
     table.flush()
-    summary = _summary(batch.progress)
+    summary = _summary(batch.progress, table.timed_out)
     if interrupted:
         in_flight = seen.last.running
         left = f"{in_flight} left running" if args.keep_running else "in-flight runs cancelled"
@@ -840,8 +840,11 @@ async def _start_only(
     return EXIT_FAILED if errors else EXIT_OK
 
 
-def _summary(p: BatchProgress) -> str:
-    text = f"{p.completed} completed, {p.failed} failed, {p.cancelled} cancelled"
+def _summary(p: BatchProgress, timed_out: int = 0) -> str:
+    failed = p.failed - timed_out  # the batch counts a run it stopped waiting for as failed
+    text = f"{p.completed} completed, {failed} failed, {p.cancelled} cancelled"
+    if timed_out:
+        text += f", {timed_out} timed out (left running)"
     if p.total is not None and p.total > p.finished:
         text += f", {p.total - p.finished} without a result"
     if p.resumed:

@@ -329,9 +329,14 @@ class ResultTable:
             _RUN_ID_WIDTH,
         )
         self._header_done = False
+        self.timed_out = 0
+        """Results whose run was still going when ``--timeout`` ran out (counted as
+        failed by the batch's progress)."""
 
     def add(self, result: BatchResult[Any]) -> None:
         """Take one result; print it and any rows it was holding back."""
+        if isinstance(result.error, WaitTimeout):
+            self.timed_out += 1
         self._pending[self._order[result.key]] = result
         while self._next in self._pending:
             self._print(self._pending.pop(self._next))
