@@ -269,3 +269,18 @@ def test_a_bad_token_is_refused_before_anything_is_sent(
     monkeypatch.setenv("RETAB_API_BASE_URL", "http://127.0.0.1:9")
     code, out, err = run(capsys, "wait", "rtab1.abc.def")
     assert (code, out) == (2, "") and "checksum does not match" in err
+
+
+def test_max_response_mb_bounds_what_the_cli_reads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"lorem ipsum dolor sit amet\n" * 80_000)  # 2.2 MB: a 4 MB parse record
+    code, out, _ = run(capsys, "parse", "--local", str(big), "--max-response-mb", "1")
+    (row,) = _columns(out)
+    assert code == 1 and "exceeds the 1048576-byte limit" in row["ERROR"]
+    assert "--max-response-mb" in row["ERROR"]
+    code, out, _ = run(capsys, "parse", "--local", str(big), "--max-response-mb", "8")
+    assert code == 0 and _columns(out)[0]["STATUS"] == "completed"
+    code, out, err = run(capsys, "parse", "--local", str(big), "--max-response-mb", "0.5")
+    assert (code, out) == (2, "") and "--max-response-mb must be" in err

@@ -101,10 +101,18 @@ def parser() -> argparse.ArgumentParser:
         help="allow a plain http:// RETAB_API_BASE_URL that is not local (the key travels "
         "unencrypted)",
     )
+    common.add_argument(
+        "--max-response-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="refuse a response body larger than this, after decompression (default: "
+        "%(default)g; a parse of a large document needs more)",
+    )
     top = argparse.ArgumentParser(
         prog="retab-async",
-        description="Classify, extract from, parse, split, partition and fill documents with "
-        "the Retab API, as background runs.",
+        description="Classify, extract from, parse, split, partition and fill documents, make "
+        "blueprints of files and generate schemas with the Retab API, as background runs.",
         epilog=_epilog(),
         formatter_class=formatter,
     )
@@ -416,15 +424,23 @@ async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabC
             raise UsageError("RETAB_API_KEY is not set (or pass --local to use the local server)")
         insecure = args.allow_insecure_http or _env_flag("RETAB_ALLOW_INSECURE_HTTP")
         _check_base_url(os.environ.get("RETAB_API_BASE_URL") or DEFAULT_BASE_URL, insecure)
-        async with RetabClient(allow_insecure_http=insecure) as client:
+        limit = _max_response_bytes(args.max_response_mb)
+        async with RetabClient(allow_insecure_http=insecure, max_response_bytes=limit) as client:
             yield client
         return
     from ..testing import LocalRetab
 
     async with LocalRetab(run_time=(0.2, 1.0), queue_time=0.05, record_bodies=False) as server:
         out.note(f"using the local Retab server at {server.base_url} (in-process, offline)")
-        async with RetabClient(server.api_key, server.base_url) as client:
+        limit = _max_response_bytes(args.max_response_mb)
+        async with RetabClient(server.api_key, server.base_url, max_response_bytes=limit) as client:
             yield client
+
+
+def _max_response_bytes(megabytes: float) -> int:
+    if not (math.isfinite(megabytes) and megabytes >= 1):
+        raise UsageError("--max-response-mb must be a number of megabytes, at least 1")
+    return int(megabytes * 2**20)
 
 
 def _env_flag(name: str) -> bool:
@@ -862,7 +878,13 @@ def _handle(client: RetabClient, args: argparse.Namespace) -> RunHandle[Any]:
     anything is sent."""
     resource: BackgroundResource[Any, Any] = getattr(client, args.primitive or CLASSIFICATIONS.name)
     if is_token(args.id):
-        return client.resume(args.id) if args.primitive is None else resource.resume(args.id)
+        handle = client.resume(args.id)
+        if args.primitive is not None and handle.primitive.name != args.primitive:
+            raise UsageError(
+                f"the token is for a run of {handle.primitive.name}, not of {args.primitive}: "
+                f"leave --primitive out (a token names its primitive)"
+            )
+        return handle
     return resource.handle(args.id)
 
 

@@ -652,6 +652,6 @@ def _query(params: tuple[tuple[str, str], ...]) -> str:
 def _too_large(size: int, limit: int, status: int, method: str, url: str) -> DecodeError:
     return DecodeError(
         f"{method} {url}: response body of {size} bytes or more exceeds the {limit}-byte limit "
-        "(RetabClient(max_response_bytes=...) raises it)",
+        "(raise it: RetabClient(max_response_bytes=...), or the CLI's --max-response-mb)",
         status=status,
     )

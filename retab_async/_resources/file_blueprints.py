@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import UsageError
+from .._mime import mime_type_for
 from .._models.file_blueprints import (
     BlueprintMode,
     FileBlueprint,
@@ -47,12 +48,17 @@ def _file_id(file: object) -> str:
     local: str | None = None
     if isinstance(file, os.PathLike):
         local = str(os.fspath(file))
-    elif isinstance(file, str) and not file.startswith("file_") and os.path.exists(file):
-        local = file
+    elif (
+        isinstance(file, str)
+        and not file.startswith("file_")
+        and (os.path.exists(file) or mime_type_for(file) is not None)
+    ):
+        local = file  # an existing file, or a name with a document's extension
     if local is not None:
+        found = "is a local file" if os.path.exists(local) else "looks like a local file's path"
         raise UsageError(
-            f"file_id {local!r} is a local file, but a blueprint takes the id of an uploaded "
-            "file: upload it first (`uploaded = await client.files.upload(path)`) and pass "
+            f"file_id {local!r} {found}, but a blueprint takes the id of an uploaded file: "
+            "upload it first (`uploaded = await client.files.upload(path)`) and pass "
             "`uploaded`"
         )
     return check_file_id(file)

@@ -91,8 +91,8 @@ def check_id(run_id: object, what: str = "run id") -> str:
         raise UsageError(f"{what} must not be empty")
     if run_id.startswith(_TOKEN_START):
         raise UsageError(
-            f"this {what} is a run token: resume its run with client.resume(token) "
-            "(or <resource>.resume(token))"
+            f"this looks like a run token, not a {what}: resume its run with "
+            "client.resume(token) (or <resource>.resume(token))"
         )
     if len(run_id) > _MAX_ID:
         raise UsageError(f"{what} is {len(run_id)} characters long; at most {_MAX_ID} allowed")

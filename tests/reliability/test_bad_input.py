@@ -247,7 +247,7 @@ API_CASES: list[tuple[str, Call, type[RetabError], str]] = [
         "token where an id goes",
         lambda c, t: _async(cls(c).handle, cls(c).handle(C).token),
         UsageError,
-        "is a run token: resume its run with client.resume(token)",
+        "looks like a run token, not a run id: resume its run with client.resume(token)",
     ),
     (
         "token of another primitive",
@@ -260,6 +260,12 @@ API_CASES: list[tuple[str, Call, type[RetabError], str]] = [
         lambda c, t: c.file_blueprints.create(str(t / "f.txt")),
         UsageError,
         "is a local file, but a blueprint takes the id of an uploaded file",
+    ),
+    (
+        "blueprint of a missing path",
+        lambda c, t: c.file_blueprints.create("nope.txt"),
+        UsageError,
+        "'nope.txt' looks like a local file's path, but a blueprint takes the id",
     ),
     (
         "blueprint of a Path",
