@@ -154,12 +154,21 @@ def totals(stats: dict[str, Any], tag: str | None = None) -> dict[str, int]:
 
 
 def by_kind(stats: dict[str, Any], tag: str | None = None) -> dict[str, int]:
-    """Requests per kind (create, get_light, get_full, list, ...)."""
+    """Requests per kind (create, get_light, get_full, list_<status>, ...)."""
+    return _per_kind(stats, tag, ("requests",))
+
+
+def bytes_by_kind(stats: dict[str, Any], tag: str | None = None) -> dict[str, int]:
+    """Bytes on the wire (request and response) per kind."""
+    return _per_kind(stats, tag, ("bytes_in", "bytes_out"))
+
+
+def _per_kind(stats: dict[str, Any], tag: str | None, keys: tuple[str, ...]) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, kinds in stats["tags"].items():
         if tag is None or name == tag:
             for kind, row in kinds.items():
-                out[kind] = out.get(kind, 0) + row["requests"]
+                out[kind] = out.get(kind, 0) + sum(row[key] for key in keys)
     return out
 
 

@@ -22,7 +22,8 @@ Routes (the API key is ``sk_bench``):
 
 Bench-only routes, not counted: ``GET /_bench/reset`` starts a measurement;
 ``GET /_bench/stats`` reports, since then, requests and bytes (request and
-response, headers included) per kind and per ``User-Agent`` tag (``bench-*``),
+response, headers included) per kind (``create``, ``get_light``, ``get_full``,
+``cancel``, ``list_<status>``) and per ``User-Agent`` tag (``bench-*``),
 and this process's CPU seconds and wall seconds; ``GET /_bench/runs`` lists
 every run's id, creation and scheduled end (wall clock) and the requests it drew.
 
@@ -321,7 +322,7 @@ class Connection(asyncio.Protocol):
                 return "create", 201, server.body(run, True)
             params = dict(p.partition("=")[::2] for p in query.split("&") if p)
             status, body = server.page(params)
-            return "list", status, body
+            return f"list_{params.get('status', 'any')}", status, body
         run = server.runs.get(parts[3])
         if run is None:
             return "other", 404, b'{"detail":{"code":"NOT_FOUND","message":"no such run"}}'

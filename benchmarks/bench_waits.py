@@ -17,7 +17,8 @@ each result's category and keeps only the time it arrived.
   same p95 lag (a fixed loop's lag is spread over [0, interval]).
 
 Measured (server side unless said): HTTP requests per run (creates included),
-bytes on the wire per run (requests and responses, headers included), p95 and
+bytes on the wire per run (requests and responses, headers included; also per kind,
+with list pages by status), p95 and
 p99 lag (the run's scheduled end -> the waiting task has its result), peak RSS
 growth of the client, client CPU (``time.process_time``, creates included),
 and the counterpart's CPU utilisation.
@@ -50,6 +51,7 @@ from _common import (
     API_KEY,
     Report,
     by_kind,
+    bytes_by_kind,
     counterpart,
     cpu_seconds,
     current_rss_mb,
@@ -160,6 +162,7 @@ def measure_here(
         "requests_per_run": wire["requests"] / n,
         "bytes_per_run": (wire["bytes_in"] + wire["bytes_out"]) / n,
         "kinds": by_kind(stats),
+        "kinds_bytes": bytes_by_kind(stats),
         "p50": quantile(lags, 0.5),
         "p95": quantile(lags, 0.95),
         "p99": quantile(lags, 0.99),
@@ -258,6 +261,10 @@ def main() -> None:
                 + " ".join(f"{k}={v}" for k, v in sorted(r["kinds"].items()))
             )
             report.figure(f"{n}/{name}", r)
+            report.line(
+                f"{'':>6} {'':<12} kB/run by kind: "
+                + " ".join(f"{k}={v / n / 1000:.1f}" for k, v in sorted(r["kinds_bytes"].items()))
+            )
         if mine["poller"]:
             counters = {k: v for k, v in mine["poller"].items() if isinstance(v, int) and v}
             report.line(

@@ -8,7 +8,16 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from retab_async import NotFoundError, PollPolicy, RetabClient, RetryPolicy, RunFailed
+from retab_async import (
+    AuthenticationError,
+    NotFoundError,
+    PollPolicy,
+    RetabClient,
+    RetryPolicy,
+    RunCancelled,
+    RunFailed,
+)
+from retab_async._status import ACTIVE_STATUSES
 from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab, ManualClock
 
 from .clocked import drive, settle
@@ -211,9 +220,10 @@ async def test_a_round_reads_what_finished_not_what_is_in_flight() -> None:
             await drive(clock, client, lambda: len(results) == n)
         stats = client.poller.stats
     assert results == ["invoice"] * n
-    # Before the first run finished, every round was one small page per block.
-    assert len(early) == 3 * 5  # rounds at 0, 0.1, ..., 0.4
-    assert all(q["status"] == "completed" and int(q["limit"]) <= 12 for q in early)
+    # Before the first run finished, every round was one small completed page per block.
+    early_completed = [q for q in early if q["status"] == "completed"]
+    assert len(early_completed) == 3 * 5  # rounds at 0, 0.1, ..., 0.4
+    assert all(int(q["limit"]) <= 12 for q in early_completed)
     # Every result came with a list row: no run was fetched.
     assert server.by_operation("get") == []
     assert stats.final_fetches == 0 and stats.results_from_lists == n
@@ -224,33 +234,116 @@ async def test_a_round_reads_what_finished_not_what_is_in_flight() -> None:
     completed = [int(q["limit"]) for q in queries if q["status"] == "completed"]
     assert stats.list_rounds >= 25
     assert sum(completed) < ROWS_PER_RUN * n, sum(completed)
-    # The in-flight lists are read only by the checks, at block ages 1 and 2 s.
-    in_flight = [q for q in queries if q["status"] != "completed"]
-    assert 0 < len(in_flight) <= 3 * 2 * 3
+    # Runs that end otherwise are read from their own lists, one page for all three
+    # blocks, at ages 0, 1 and 2 s (and 4 s if runs were left): few pages, few rows.
+    ended = [q for q in queries if q["status"] in ("failed", "cancelled")]
+    assert sorted({q["status"] for q in ended}) == ["cancelled", "failed"]
+    assert len(ended) <= 2 * 4 and all(int(q["limit"]) <= 4 for q in ended), ended
+    # The in-flight lists are read only once a block is past the 404 grace (2 s), as a
+    # fallback for runs that no list shows: here, only by blocks still open then.
+    in_flight = [q for q in queries if q["status"] in ("queued", "in_progress")]
+    assert len(in_flight) <= 3 * 2
+    assert not [q for q in early if q["status"] in ACTIVE_STATUSES]
 
 
-async def test_a_failed_run_is_noticed_by_the_in_flight_check() -> None:
+def _in_flight(server: LocalRetab) -> list:  # type: ignore[type-arg]
+    return [r for r in server.by_operation("list") if dict(r.query)["status"] in ACTIVE_STATUSES]
+
+
+async def test_a_failed_run_is_noticed_by_the_failed_list() -> None:
     clock = ManualClock()
     async with (
         LocalRetab(run_time=0.5, clock=clock) as server,
         make_client(server, poll=LISTED, clock=clock) as client,
     ):
         failing = ("bad.txt", FAIL_MARKER + b" invoice")
-        documents = [INVOICE] * 29 + [failing]
+        documents = [INVOICE] * 14 + [failing] + [INVOICE] * 15
         handles = [await client.classifications.start(d, CATEGORIES) for d in documents]
         outcomes = await _wait_all(clock, client, handles)
         stats = client.poller.stats
-    assert all(o.category == "invoice" for o in outcomes[:29])  # type: ignore[attr-defined]
-    assert isinstance(outcomes[29], RunFailed)
-    # The failed run was missing from the completed rows and from the in-flight lists:
-    # one fetch, for it alone.
-    gets = server.by_operation("get")
-    assert [g.path.rsplit("/", 1)[1] for g in gets] == [handles[29].id]
-    assert stats.final_fetches == 1 and stats.results_from_lists == 29
+    assert all(o.category == "invoice" for i, o in enumerate(outcomes) if i != 14)  # type: ignore[attr-defined]
+    failed = outcomes[14]
+    assert isinstance(failed, RunFailed) and failed.error is not None
+    assert failed.record is not None and failed.record.status == "failed"
+    # The failed run, in the middle of the block, came with its row of the failed list:
+    # no run was fetched, and the in-flight lists were never read.
+    assert server.by_operation("get") == []
+    assert stats.final_fetches == 0 and stats.results_from_lists == 29
+    assert _in_flight(server) == []
     assert clock.now() <= 0.5 + LISTED.check_interval(0.5) + LISTED.list_interval
 
 
-async def test_a_run_the_lists_never_show_gets_the_404_grace_then_fails() -> None:
+async def test_a_run_cancelled_elsewhere_is_noticed_by_the_cancelled_list() -> None:
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=1.0, clock=clock) as server,
+        make_client(server, poll=LISTED, clock=clock) as client,
+        make_client(server, clock=clock) as other,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
+        victim = handles[12].id
+        outcomes: list[object] = [None] * 30
+
+        async def wait(i: int) -> None:
+            try:
+                outcomes[i] = await handles[i].wait(timeout=60)
+            except Exception as exc:  # the outcome is what the test checks
+                outcomes[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i in range(30):
+                tg.start_soon(wait, i)
+            await drive(clock, client, lambda: clock.now() >= 0.3)
+            await other.classifications.cancel(victim)
+            await drive(clock, client, lambda: all(o is not None for o in outcomes))
+    cancelled = outcomes[12]
+    assert isinstance(cancelled, RunCancelled)
+    assert cancelled.record is not None and cancelled.record.status == "cancelled"
+    assert all(o.category == "invoice" for i, o in enumerate(outcomes) if i != 12)  # type: ignore[attr-defined]
+    assert server.by_operation("get") == []  # its row of the cancelled list was enough
+    assert _in_flight(server) == []
+
+
+async def test_a_deleted_run_is_noticed_by_the_in_flight_fallback() -> None:
+    # A run deleted while waited on is in no list: its block's in-flight lists, read
+    # once the block is past the 404 grace, miss it; it is fetched once, and the 404
+    # stands.
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=5.0, clock=clock) as server,
+        make_client(server, poll=LISTED, clock=clock) as client,
+        make_client(server, clock=clock) as other,
+    ):
+        handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
+        victim = handles[10].id
+        outcomes: list[object] = [None] * 30
+
+        async def wait(i: int) -> None:
+            try:
+                outcomes[i] = await handles[i].wait(timeout=60)
+            except Exception as exc:  # the outcome is what the test checks
+                outcomes[i] = exc
+            if i == 10:
+                noticed.append(clock.now())
+
+        noticed: list[float] = []
+        async with anyio.create_task_group() as tg:
+            for i in range(30):
+                tg.start_soon(wait, i)
+            await drive(clock, client, lambda: clock.now() >= 0.3)
+            await other.classifications.delete(victim)
+            await drive(clock, client, lambda: all(o is not None for o in outcomes))
+    assert isinstance(outcomes[10], NotFoundError)
+    assert all(o.category == "invoice" for i, o in enumerate(outcomes) if i != 10)  # type: ignore[attr-defined]
+    gets = server.by_operation("get")
+    assert [g.path.rsplit("/", 1)[1] for g in gets] == [victim]
+    assert gets[0].status == 404
+    in_flight = _in_flight(server)
+    assert in_flight and in_flight[0].at < gets[0].at
+    assert LISTED.not_found_grace <= noticed[0] <= LISTED.not_found_grace + 3 * LISTED.list_interval
+
+
+async def test_a_run_the_lists_never_show_is_fetched_after_the_404_grace_then_fails() -> None:
     clock = ManualClock()
     async with (
         LocalRetab(run_time=0.3, clock=clock) as server,
@@ -262,8 +355,24 @@ async def test_a_run_the_lists_never_show_gets_the_404_grace_then_fails() -> Non
     assert all(o.category == "invoice" for o in outcomes[:25])  # type: ignore[attr-defined]
     assert isinstance(outcomes[25], NotFoundError)
     ghost_gets = [g for g in server.by_operation("get") if g.path.endswith("clss_never_created")]
-    assert 2 <= len(ghost_gets) <= LISTED.not_found_limit + 1  # retried within the grace
-    assert all(g.status == 404 for g in ghost_gets)
+    # Missing from the in-flight lists once past the grace: a 404 then stands.
+    assert len(ghost_gets) == 1 and ghost_gets[0].status == 404
+    assert LISTED.not_found_grace <= clock.now() <= LISTED.not_found_grace + 0.5
+
+
+async def test_a_401_on_list_pages_fails_every_waiter() -> None:
+    clock = ManualClock()
+    async with LocalRetab(run_time=1.0, clock=clock) as server:
+        async with make_client(server, clock=clock) as good:
+            handles = [await good.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
+        async with RetabClient(
+            "wrong", server.base_url, poll=LISTED, clock=clock, retry=RetryPolicy.for_tests()
+        ) as bad:
+            waits = [bad.resume(h.token) for h in handles]
+            outcomes = await _wait_all(clock, bad, waits)
+    assert all(isinstance(o, AuthenticationError) for o in outcomes)
+    assert server.by_operation("get") == []
+    assert {r.status for r in server.by_operation("list")} == {401}
 
 
 def test_presets_trade_requests_for_lag() -> None:

@@ -23,11 +23,16 @@ status (``Primitive.list_rounds`` is false) is only ever watched by gets:
   of the window already settled) plus a few. A round costs about one request per
   block, and rows only of runs that finished: those in the windows (a settled run
   is read again until its window's ends move past it), never those in flight.
-  Runs that end some other way (failed, cancelled) never reach that list: each
-  block's in-flight lists are read over its window at intervals that grow with
-  its age (``PollPolicy.check_interval``), beside the rounds rather than within
-  them, so that a round lasts no longer for it; a run missing from them, and still
-  missing from the next round's completed rows, is fetched once.
+  Runs that end some other way never reach that list: the ``failed`` and
+  ``cancelled`` lists are read over all windows at once (they are rare, so one
+  short page each usually covers every block), at intervals that grow with the
+  age of the youngest block (``PollPolicy.check_interval``), beside the rounds
+  rather than within them, and settle such runs from their rows. A run in no
+  list at all (deleted, or in a status we do not know) is caught by a fallback:
+  once a block is older than ``PollPolicy.not_found_grace`` (before that, a
+  missing run may be read-after-write lag), and then whenever its age has
+  doubled, its in-flight lists are read over its window; a run missing from them,
+  and still missing from the next round's completed rows, is fetched once.
 
 Per-run polls are light (``include_output=false``) and a completed run is fetched
 once, in full (D9). ``PollPolicy(poll_output=True)`` asks for the output on every
@@ -45,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import datetime
 import heapq
 import itertools
 import logging
@@ -78,6 +84,7 @@ _ONCE = RetryPolicy.never()
 _BLOCK = 100  # runs per block: one list page can cover a block's window
 _CHAIN_PAGES = 4  # pages one chain reads per round; what it leaves, the next round reads
 _STAGE = {status: i for i, status in enumerate(ACTIVE_STATUSES)}
+_ENDED_OTHERWISE = ("failed", "cancelled")  # terminal, but never in the completed list
 
 
 class Watch:
@@ -484,8 +491,14 @@ class Poller:
         track = self._tracks.setdefault(name, _Track())
         group = self._groups.get(name, {})
         try:
-            track.admit(group, started + self.policy.check_interval(0.0))
+            track.admit(group, started + self.policy.not_found_grace)
             windows = track.windows(group)
+            if windows and started >= track.next_check and not track.checking:
+                # Off the round: its end, and so the next round, does not wait for it.
+                track.checking = True
+                age = started - max(window.block.born for window in windows)
+                track.next_check = started + self.policy.check_interval(age)
+                self._spawn(tg, self._check_ended, primitive, windows)
             async with anyio.create_task_group() as chains:
                 for window in windows:
                     chains.start_soon(self._observe_block, primitive, window, started, tg)
@@ -500,18 +513,20 @@ class Poller:
     async def _observe_block(
         self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
     ) -> None:
-        """Settle a block's finished runs from the ``completed`` list; now and then, check
-        its in-flight lists for runs that ended otherwise (failed, cancelled, unlisted)."""
+        """Settle a block's finished runs from the ``completed`` list; seldom, check its
+        in-flight lists for runs that no list shows (deleted, or of an unknown status)."""
         try:
             await self._scan_completed(primitive, window)
-            for watch in window.open:
+            block = window.block
+            # Only a scan that began after the check ended can have missed a run that
+            # completed before the check: the others are fetched.
+            for watch in window.open if started >= block.checked else ():
                 if watch.missing and not watch.settled and not watch.busy:
                     watch.busy = True
                     self._spawn(tg, self._poll, watch, True)
-            block = window.block
             if started >= block.next_check and not block.checking:
                 age = started - block.born
-                block.next_check = started + self.policy.check_interval(age)
+                block.next_check = started + max(self.policy.not_found_grace, age)
                 # Off the round: its end, and so the next round, does not wait for it.
                 block.checking = True
                 self._spawn(tg, self._check_block, primitive, window, started, tg)
@@ -527,6 +542,7 @@ class Poller:
             self._list_failed(primitive.name, exc)
         finally:
             window.block.checking = False
+            window.block.checked = self.clock.now()
 
     async def _scan_completed(self, primitive: Primitive[Any], window: _Window) -> None:
         """Page the ``completed`` list newest first from just after the window down to its
@@ -562,6 +578,62 @@ class Poller:
                 watch.not_found = 0
                 watch.settle(row)
                 self.stats.results_from_lists += 1
+
+    async def _check_ended(self, primitive: Primitive[Any], windows: list[_Window]) -> None:
+        """Settle the watched runs that failed or were cancelled, from those lists."""
+        track = windows[0].track
+        try:
+            async with anyio.create_task_group() as scans:
+                for status in _ENDED_OTHERWISE:
+                    scans.start_soon(self._scan_ended, primitive, windows, status)
+        finally:
+            track.checking = False
+
+    async def _scan_ended(
+        self, primitive: Primitive[Any], windows: list[_Window], status: str
+    ) -> None:
+        """Page the ``status`` list newest first over every window at once (from just after
+        the newest open run down to the oldest): such runs are rare, so one chain for all
+        blocks is cheaper than one per block. Each page asks for as many rows as the last
+        check met in that span, plus a few."""
+        group = self._groups.get(primitive.name, {})
+        track = windows[0].track
+        ordinal = track.ordinal
+        start = min(window.start for window in windows)
+        oldest = _created(min(windows, key=lambda window: window.start).open[0].record)
+        after = max(windows, key=lambda window: window.end).cursor
+        limit = min(100, track.ended_rows.get(status, 0) + 4)
+        met = 0
+        for _ in range(_CHAIN_PAGES):
+            try:
+                scan = await self._page(primitive, status, "desc", after, limit)
+            except RetabError as exc:
+                self._list_failed(primitive.name, exc)
+                return
+            below = False  # a row older than every open run: the span is read
+            for run_id, row_status, raw in scan.rows:
+                at = ordinal.get(run_id)
+                watch = group.get(run_id)
+                if at is None and watch is None:
+                    # Not one of ours (another client's, or of a block forgotten):
+                    # its creation time tells whether the span is behind us.
+                    with contextlib.suppress(DecodeError):
+                        below = below or _before(_created(primitive.decode_row(raw)), oldest)
+                elif at is not None and at < start:
+                    below = True
+                if below:
+                    break
+                met += 1
+                if row_status not in TERMINAL_STATUSES:
+                    continue  # only a final status settles a run
+                if watch is not None and not watch.settled and not watch.busy:
+                    with contextlib.suppress(DecodeError):
+                        watch.settle(primitive.decode_row(raw))
+            after = scan.next_cursor
+            if below or not after or not scan.rows:
+                break
+            limit = min(100, 2 * limit)
+        track.ended_rows[status] = met
 
     async def _check_in_flight(
         self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
@@ -644,10 +716,26 @@ class Poller:
                 watch.fail(exc)
 
 
+def _created(record: Any) -> datetime.datetime | None:
+    """When ``record``'s run was created, if it says so in a form we can read."""
+    text = getattr(record, "created_at", None)
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _before(when: datetime.datetime | None, than: datetime.datetime | None) -> bool:
+    return when is not None and than is not None and when < than
+
+
 class _Block:
     """Up to ``_BLOCK`` watched runs of one primitive, consecutive in creation order."""
 
-    __slots__ = ("born", "checking", "done", "ids", "next_check", "number")
+    __slots__ = ("born", "checked", "checking", "done", "ids", "next_check", "number")
 
     def __init__(self, number: int, born: float, next_check: float) -> None:
         self.number = number
@@ -656,6 +744,7 @@ class _Block:
         self.ids: list[str] = []
         self.done = False
         self.checking = False  # its in-flight lists are being read
+        self.checked = -math.inf  # when they were last read
 
 
 class _Window(NamedTuple):
@@ -683,12 +772,15 @@ class _Track:
     block before them) and are forgotten once no older block is left.
     """
 
-    __slots__ = ("blocks", "count", "ordinal")
+    __slots__ = ("blocks", "checking", "count", "ended_rows", "next_check", "ordinal")
 
     def __init__(self) -> None:
         self.blocks: dict[int, _Block] = {}
         self.ordinal: dict[str, int] = {}
         self.count = 0
+        self.next_check = -math.inf  # when the failed and cancelled lists are read next
+        self.checking = False
+        self.ended_rows: dict[str, int] = {}  # rows each of them had in the last check
 
     def admit(self, group: dict[str, Watch], next_check: float) -> None:
         """Give every watched run not placed yet its ordinal and block."""

@@ -110,9 +110,9 @@ class PollPolicy:
         return max(0.1 * 2.0 ** (count - 1), self.base_interval(age))
 
     def check_interval(self, age: float) -> float:
-        """In list rounds, seconds until a block of runs ``age`` seconds old has its in-flight
-        lists checked again (how a run that failed or was cancelled is noticed): about its
-        age, at least a second, at most twice ``max_interval``."""
+        """In list rounds, seconds until the ``failed`` and ``cancelled`` lists are read
+        again (how a run that ended so is noticed), when the youngest block of runs is
+        ``age`` seconds old: about its age, at least a second, at most twice ``max_interval``."""
         return min(max(1.0, age), 2.0 * self.max_interval)
 
     def interval(self, age: float) -> float:
