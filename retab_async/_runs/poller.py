@@ -34,11 +34,11 @@ status (``Primitive.list_rounds`` is false) is only ever watched by gets:
   doubled, its in-flight lists are read over its window; a run missing from them,
   and still missing from the next round's completed rows, is fetched once.
 
-Per-run polls are light (``include_output=false``) and a completed run is fetched
-once, in full (D9). ``PollPolicy(poll_output=True)`` asks for the output on every
-poll instead: while a run is in flight its output is a placeholder, so the record
-is hardly larger, and the poll that finds the run completed ends it, one request
-earlier.
+Per-run polls ask for the output by default (``PollPolicy.poll_output``): while a
+run is in flight its output is a placeholder, so the record is hardly larger, and
+the poll that finds the run completed ends the wait, the one full fetch of the
+contract (D9). With ``poll_output=False`` polls are light (``include_output=false``)
+and a completed run is fetched once more, in full: one request more per run.
 
 Every decision by elapsed time (a run's age, when the next poll or list round is
 due, the ``404`` grace, the rate limiter) reads the client's :class:`Clock`, so a
