@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.lowlevel
@@ -10,9 +12,12 @@ import pytest
 
 from retab_async import (
     AuthenticationError,
+    Classification,
     NotFoundError,
     PollPolicy,
+    PollStats,
     RetabClient,
+    RetabError,
     RetryPolicy,
     RunCancelled,
     RunFailed,
@@ -21,7 +26,7 @@ from retab_async._status import ACTIVE_STATUSES
 from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab, ManualClock
 
 from .clocked import drive, settle
-from .conftest import CATEGORIES, INVOICE, make_client
+from .conftest import CATEGORIES, FAST_POLL, INVOICE, make_client
 
 
 def _poller_tasks() -> list[asyncio.Task[object]]:
@@ -98,7 +103,26 @@ async def test_two_handles_on_one_run_share_its_polls(
         tg.start_soon(handle.wait)
         tg.start_soon(twin.wait)
     gets = server.by_operation("get")
-    # One run, however many handles: one full fetch at the end (D9).
+    # One run, however many handles: each poll asks for the output, so the one that found
+    # the run completed was its only full fetch.
+    assert gets and all(g.query == [("include_output", "true")] for g in gets)
+    assert client.poller.stats.final_fetches == 0 and client.poller.stats.gets == len(gets)
+    assert twin.record == handle.record
+
+
+@pytest.mark.retab_server(run_time=0.2)
+async def test_two_handles_on_one_run_share_one_full_fetch_with_light_polls(
+    server: LocalRetab,
+) -> None:
+    light = dataclasses.replace(FAST_POLL, poll_output=False)
+    async with make_client(server, poll=light) as client:
+        handle = await client.classifications.start(INVOICE, CATEGORIES)
+        twin = client.classifications.handle(handle.id)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(handle.wait)
+            tg.start_soon(twin.wait)
+    gets = server.by_operation("get")
+    # Light polls, then one full fetch at the end (D9), however many handles.
     assert len([g for g in gets if g.query == [("include_output", "true")]]) == 1
     assert client.poller.stats.final_fetches == 1
     assert twin.record == handle.record
@@ -376,11 +400,183 @@ async def test_a_401_on_list_pages_fails_every_waiter() -> None:
 
 
 def test_presets_trade_requests_for_lag() -> None:
-    default, fast, cheap = PollPolicy(), PollPolicy.low_latency(), PollPolicy.economical()
-    for age in (0.0, 0.5, 2.0, 10.0, 60.0):
-        assert fast.base_interval(age) <= default.base_interval(age) <= cheap.base_interval(age)
-    assert fast.list_interval < default.list_interval < cheap.list_interval
-    assert default.base_interval(1.0) == 0.25 and default.base_interval(60.0) == 2.0
+    default = PollPolicy()
+    fast, quick, cheap = PollPolicy.low_latency(), PollPolicy.responsive(), PollPolicy.economical()
+    for age in (0.0, 0.5, 2.0, 10.0, 60.0, 600.0):
+        intervals = [p.base_interval(age) for p in (fast, quick, default, cheap)]
+        assert intervals == sorted(intervals), (age, intervals)
+    assert fast.list_interval < default.list_interval == quick.list_interval < cheap.list_interval
+    # Many polls per run: light ones. Few: each asks for the output, and the last ends it.
+    assert not fast.poll_output and not quick.poll_output
+    assert default.poll_output and cheap.poll_output
+
+
+def test_the_default_intervals() -> None:
+    policy = PollPolicy()
+    ages = (0.0, 2.3, 10.0, 23.0)
+    assert [policy.base_interval(age) for age in ages] == pytest.approx([2.3] * 4)
+    assert policy.base_interval(40.0) == pytest.approx(4.0)
+    assert policy.base_interval(100.0) == policy.base_interval(1000.0) == 10.0
+    quick = PollPolicy.responsive()  # the default before polls asked for the output
+    assert quick.base_interval(0.0) == 0.25 and quick.base_interval(1.0) == 0.25
+    assert quick.base_interval(4.0) == 1.0 and quick.base_interval(60.0) == 2.0
+
+
+def test_the_404_grace_is_a_backoff_of_its_own() -> None:
+    # Whatever the polling intervals: a mistyped id is refused within seconds.
+    for policy in (PollPolicy(), PollPolicy.economical(), PollPolicy.low_latency()):
+        waits = [policy.not_found_retry(0.5, count) for count in range(1, 7)]
+        assert waits[:5] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6]) and waits[5] is None
+        assert policy.not_found_retry(policy.not_found_grace, 1) is None
+
+
+def test_in_flight_checks_stay_seconds_apart() -> None:
+    for policy in (PollPolicy(), PollPolicy.economical()):
+        assert [policy.check_interval(age) for age in (0.0, 2.0, 60.0)] == [1.0, 2.0, 4.0]
+    assert PollPolicy.low_latency().check_interval(60.0) == 2.0
+
+
+# -- one run on a manual clock: the ages of its polls -------------------------------
+
+
+class _Polled(NamedTuple):
+    ages: list[float]  # clock time of each GET; the run was created at 0
+    queries: list[list[tuple[str, str]]]
+    stats: PollStats
+    outcome: object
+
+
+async def _poll_one(policy: PollPolicy, run_time: float, document: Any = INVOICE) -> _Polled:
+    """Wait for one run of ``run_time`` seconds with ``policy``, noting when each poll came."""
+    clock = ManualClock()
+    ages: list[float] = []
+    outcome: list[object] = []
+    async with (
+        LocalRetab(run_time=run_time, clock=clock) as server,
+        make_client(server, poll=policy, clock=clock) as client,
+    ):
+        handle = await client.classifications.start(document, CATEGORIES)
+
+        async def wait() -> None:
+            try:
+                outcome.append(await handle.wait(timeout=600))
+            except RetabError as exc:
+                outcome.append(exc)
+
+        def done() -> bool:
+            ages.extend([clock.now()] * (len(server.by_operation("get")) - len(ages)))
+            return bool(outcome)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await drive(clock, client, done)
+        queries = [g.query for g in server.by_operation("get")]
+        assert len(server.requests) == 1 + len(queries)  # the create, then polls only
+        return _Polled(ages, queries, client.poller.stats, outcome[0])
+
+
+WITH_OUTPUT = [("include_output", "true")]
+LIGHT = [("include_output", "false")]
+
+
+async def test_the_default_polls_a_run_every_2_3_s_then_at_a_tenth_of_its_age() -> None:
+    # A run of 30 s: polls 2.3 s apart up to an age of 23 s, then 10% of the age apart;
+    # each asks for the output, and the first that finds the run completed ends the wait.
+    polled = await _poll_one(dataclasses.replace(PollPolicy(), jitter=0.0), 30.0)
+    expected = [2.3 * k for k in range(1, 11)] + [25.3, 27.83, 30.613]
+    assert polled.ages == pytest.approx(expected)
+    assert polled.queries == [WITH_OUTPUT] * len(expected)
+    assert polled.stats.gets == len(expected) and polled.stats.final_fetches == 0
+    assert isinstance(polled.outcome, Classification) and polled.outcome.status == "completed"
+    assert polled.outcome.category == "invoice"
+
+
+async def test_with_the_default_a_short_run_costs_its_create_and_one_poll() -> None:
+    polled = await _poll_one(dataclasses.replace(PollPolicy(), jitter=0.0), 0.8)
+    assert polled.ages == pytest.approx([2.3]) and polled.queries == [WITH_OUTPUT]
+    assert isinstance(polled.outcome, Classification) and polled.outcome.category == "invoice"
+
+
+async def test_the_default_ends_the_wait_on_a_failed_run_at_the_poll_that_sees_it() -> None:
+    failing = ("bad.txt", FAIL_MARKER + b" invoice")
+    polled = await _poll_one(dataclasses.replace(PollPolicy(), jitter=0.0), 3.0, failing)
+    assert polled.ages == pytest.approx([2.3, 4.6]) and polled.queries == [WITH_OUTPUT] * 2
+    assert isinstance(polled.outcome, RunFailed) and polled.outcome.record.status == "failed"
+    assert polled.stats.final_fetches == 0
+
+
+async def test_a_run_cancelled_elsewhere_ends_the_wait_at_the_next_poll() -> None:
+    clock = ManualClock()
+    policy = dataclasses.replace(PollPolicy(), jitter=0.0)
+    async with (
+        LocalRetab(run_time=30.0, clock=clock) as server,
+        make_client(server, poll=policy, clock=clock) as client,
+        make_client(server, poll=policy, clock=clock) as other,
+    ):
+        handle = await client.classifications.start(INVOICE, CATEGORIES)
+        outcome: list[BaseException] = []
+
+        async def wait() -> None:
+            try:
+                await handle.wait(timeout=600)
+            except RunCancelled as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await drive(clock, client, lambda: clock.now() >= 4.6)  # its second poll
+            await other.classifications.handle(handle.id).cancel()
+            await drive(clock, client, lambda: bool(outcome))
+        assert clock.now() == pytest.approx(6.9)  # the poll after the cancel
+    gets = [g for g in server.by_operation("get") if g.query == WITH_OUTPUT]
+    assert len(gets) == 3 and client.poller.stats.final_fetches == 0
+
+
+async def test_responsive_polls_light_at_a_quarter_of_the_age_then_fetches_once() -> None:
+    policy = dataclasses.replace(PollPolicy.responsive(), jitter=0.0)
+    polled = await _poll_one(policy, 3.0)
+    expected = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5625, 1.953125, 2.44140625, 3.0517578125]
+    assert polled.ages == pytest.approx([*expected, expected[-1]])  # the fetch, at once
+    assert polled.queries == [LIGHT] * len(expected) + [WITH_OUTPUT]
+    assert polled.stats.final_fetches == 1
+
+
+async def test_low_latency_polls_light_at_a_tenth_of_the_age() -> None:
+    policy = dataclasses.replace(PollPolicy.low_latency(), jitter=0.0)
+    polled = await _poll_one(policy, 1.5)
+    # 0.1 s apart until 1 s old, then 10% of the age apart
+    expected = [round(0.1 * k, 1) for k in range(1, 11)] + [1.1, 1.21, 1.331, 1.4641, 1.61051]
+    assert polled.ages == pytest.approx([*expected, expected[-1]])
+    assert polled.queries == [LIGHT] * len(expected) + [WITH_OUTPUT]
+
+
+async def test_economical_polls_every_4_s_then_at_a_third_of_the_age() -> None:
+    policy = dataclasses.replace(PollPolicy.economical(), jitter=0.0)
+    polled = await _poll_one(policy, 20.0)
+    assert polled.ages == pytest.approx([4.0, 8.0, 12.0, 16.0, 20.8])
+    assert polled.queries == [WITH_OUTPUT] * 5 and polled.stats.final_fetches == 0
+
+
+async def test_a_mistyped_run_id_is_refused_after_the_404_backoff() -> None:
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=1.0, clock=clock) as server,
+        make_client(server, poll=PollPolicy(), clock=clock) as client,
+    ):
+        ghost = client.classifications.handle("clss_never_created")
+        outcome: list[BaseException] = []
+
+        async def wait() -> None:
+            try:
+                await ghost.wait(timeout=600)
+            except NotFoundError as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await drive(clock, client, lambda: bool(outcome))
+        assert clock.now() == pytest.approx(0.1 + 0.2 + 0.4 + 0.8 + 1.6)
+    assert len(server.by_operation("get")) == 6
 
 
 async def test_the_last_runs_of_many_stay_in_list_rounds() -> None:

@@ -34,18 +34,20 @@ async def test_start_and_wait(client: RetabClient, server: LocalRetab) -> None:
     create = server.requests[0]
     assert create.json()["background"] is True
     gets = server.by_operation("get")
+    # Every poll asks for the output: the one that found the run completed ended the wait.
+    assert gets and all(r.query == [("include_output", "true")] for r in gets)
+    assert client.poller.stats.final_fetches == 0
+
+
+async def test_light_polls_end_with_one_full_fetch(server: LocalRetab) -> None:
+    async with make_client(server, poll=dataclasses.replace(FAST_POLL, poll_output=False)) as c:
+        record = await (await c.classifications.start(INVOICE, CATEGORIES)).wait(timeout=5)
+        assert c.poller.stats.final_fetches == 1
+    assert record.category == "invoice"
+    gets = server.by_operation("get")
     # Light polls, then the one full fetch of the completed run (D9).
     assert all(r.query == [("include_output", "false")] for r in gets[:-1])
     assert gets[-1].query == [("include_output", "true")]
-    assert client.poller.stats.final_fetches == 1
-
-
-async def test_polls_with_output_end_the_wait_without_a_final_fetch(server: LocalRetab) -> None:
-    async with make_client(server, poll=dataclasses.replace(FAST_POLL, poll_output=True)) as c:
-        await (await c.classifications.start(INVOICE, CATEGORIES)).wait(timeout=5)
-        assert c.poller.stats.final_fetches == 0
-    gets = server.by_operation("get")
-    assert gets and all(r.query == [("include_output", "true")] for r in gets)
 
 
 async def test_await_handle_is_wait(client: RetabClient) -> None:

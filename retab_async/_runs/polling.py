@@ -19,22 +19,22 @@ class PollPolicy:
     The default is built to send few requests: a run waited on alone is polled every
     2.3 s, and from an age of 23 s on at a tenth of its age (at most 10 s apart), and
     every poll asks for the output (``poll_output``), so the poll that finds the run
-    completed ends the wait. Measured against fixed loops of full ``GET`` s, it sends
-    fewer requests than a 2 s loop for runs of 2 s or more (about 4.1 per run for runs
-    of 2-10 s, creation included, and 15 for runs of 10-60 s, against 4.5 and 19), for
-    a result about 2.2 s after a run of 2-10 s ends and 4.3 s after one of 10-60 s
-    (p95). A run under 2 s costs 2 requests (its create and one poll at 2.3 s), as a
-    fixed 2 s loop does; no strategy sends fewer. Three presets shift the trade-off:
+    completed ends the wait. Measured (``benchmarks/bench_single_run.py``; requests
+    per run with its create, p95 lag from its end to the result): 4.1 requests and
+    2.3 s for runs of 2-10 s, 14.9 and 3.7 s for runs of 10-60 s, where a fixed 2 s
+    loop of full ``GET`` requests sends 4.4 and 18.9 (p95 1.9 s). A run under 2 s costs 2
+    requests (its create and one poll, at 2.3 s; p95 1.9 s): no policy sends fewer.
+    Three presets shift the trade-off:
 
-    * :meth:`responsive`: a quarter of the run's age, 0.25-2 s apart, light polls
-      and one full fetch: results 0.35 s (runs under 2 s) to 2 s (long runs) after
-      they end, for about 3-7 times the requests (7 per run of 1 s, 29 per run of 35 s);
+    * :meth:`responsive` (the default before polls asked for the output): a quarter
+      of the run's age, 0.25-2 s apart, light polls and one full fetch: p95 lags of
+      0.33 s (runs of 0.3-2 s) to 1.8 s (10-60 s), for 6.9, 13.2 and 29 requests per
+      run of 0.3-2, 2-10 and 10-60 s;
     * :meth:`low_latency`: a tenth of the run's age, 0.1-1 s apart, light polls:
-      results within 0.15 s (short runs) to 1 s (long runs), for about twice
-      :meth:`responsive`'s requests;
+      0.16 s to 1 s, for 13, 27 and 61 requests;
     * :meth:`economical`: every 4 s, then a third of the run's age (at most 20 s
-      apart), polls with the output: fewer requests than the default (3.0 per run of
-      2-10 s, 8 per run of 10-60 s), for results seconds later.
+      apart), polls with the output: 3.0 requests per run of 2-10 s and 8.3 per run
+      of 10-60 s, for lags of 4 to 12 s.
 
     The contract's light polls (D9: ``include_output=false`` while in flight, then one
     full fetch) are *not* the default for per-run polls, deliberately: they cost one
