@@ -1,15 +1,16 @@
 """``RunHandle``: a background run you can wait for, cancel, watch, and resume elsewhere.
 
 Waiting goes through the client's one :class:`Poller`; a handle itself holds no
-task and no timer. Deadlines are anyio cancel scopes. A cancel that must reach
-the server (on timeout, or when a ``run()`` block is left early) runs in a
-shielded scope bounded by ``CANCEL_GRACE`` seconds.
+task and no timer, and a wait's deadline is kept by the poller too: thousands of
+waits at once cost little memory. A cancel that must reach the server (on
+timeout, or when a ``run()`` block is left early) runs in a shielded anyio cancel
+scope bounded by ``CANCEL_GRACE`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic
 
 from .._errors import NotFoundError, RetabError, UsageError, WaitTimeout, outcome_error
@@ -42,6 +43,17 @@ class RunHandle(Generic[R]):
         primitive: which kind of run this is.
         idempotency_key: the key its create was sent with, when known.
     """
+
+    __slots__ = (
+        "_born",
+        "_full",
+        "_pipeline",
+        "_poller",
+        "_record",
+        "id",
+        "idempotency_key",
+        "primitive",
+    )
 
     def __init__(
         self,
@@ -107,18 +119,18 @@ class RunHandle(Generic[R]):
         self._poller.report(self.primitive, record, full=True)
         return self._take(record, full=True)
 
-    async def settle(
+    def settle(
         self,
         timeout: float | None = None,
         *,
         cancel_on_timeout: bool = False,
         cancel_grace: float = CANCEL_GRACE,
-    ) -> R:
+    ) -> Coroutine[Any, Any, R]:
         """Wait until the run is terminal and return its final record, whatever the status.
 
-        With ``cancel_on_timeout``, a timed-out wait then cancels the run on the
-        server, for at most ``cancel_grace`` more seconds: it may take up to
-        ``timeout + cancel_grace`` in all.
+        ``await handle.settle()``. With ``cancel_on_timeout``, a timed-out wait then
+        cancels the run on the server, for at most ``cancel_grace`` more seconds: it
+        may take up to ``timeout + cancel_grace`` in all.
 
         Raises:
             WaitTimeout: ``timeout`` seconds passed first (after cancelling the run
@@ -127,27 +139,69 @@ class RunHandle(Generic[R]):
             APIStatusError: polling hit an error that will not go away (401, 403,
                 a persistent 404...).
         """
+        return self._finish(timeout, cancel_on_timeout, cancel_grace, outcome=False)
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel_on_timeout: bool = False,
+        cancel_grace: float = CANCEL_GRACE,
+    ) -> Coroutine[Any, Any, R]:
+        """Wait for the run to complete and return its record, with its output.
+
+        ``await handle.wait()``. With ``cancel_on_timeout``, a timed-out wait then
+        cancels the run on the server, for at most ``cancel_grace`` more seconds: it
+        may take up to ``timeout + cancel_grace`` in all.
+
+        Raises:
+            RunFailed: the run ended ``failed``; ``.error`` is the server's error.
+            RunCancelled: the run ended ``cancelled``.
+            WaitTimeout: ``timeout`` seconds passed first.
+            UsageError: ``timeout`` is negative.
+            APIStatusError: polling hit an error that will not go away.
+        """
+        return self._finish(timeout, cancel_on_timeout, cancel_grace, outcome=True)
+
+    async def _finish(
+        self, timeout: float | None, cancel_on_timeout: bool, cancel_grace: float, *, outcome: bool
+    ) -> R:
+        """``settle()``, and with ``outcome`` ``wait()``: one coroutine, as thousands may
+        wait at once. The deadline is the poller's (see :meth:`Poller.waiter`), not a
+        cancel scope; a cancellation from outside leaves the run going."""
         if timeout is not None and (timeout < 0 or timeout != timeout):
             raise UsageError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         if not cancel_grace >= 0:
             raise UsageError(f"cancel_grace must be >= 0 seconds, not {cancel_grace!r}")
-        if self.done and self._full:
-            return self._record  # type: ignore[return-value]
-        await self._pipeline.ensure_open()  # a clear error for a closed client or another loop
-        clock = self._pipeline.clock
-        started = clock.now()
-        poller = self._poller
-        watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
-        try:
-            with clock.move_on_after(timeout):
-                final: R = await poller.wait(watch)
-                return self._take(final, full=True)
-            if watch.record is not None:
-                self._record = watch.record
-        finally:
-            poller.release(watch)
-        grace = cancel_grace if cancel_on_timeout else None
-        raise await self._timeout_error(clock.now() - started, grace)
+        if not (self.done and self._full):
+            await self._pipeline.ensure_open()  # a clear error for a closed client or another loop
+            clock = self._pipeline.clock
+            started = clock.now()
+            deadline = None if timeout is None else started + timeout
+            poller = self._poller
+            watch = poller.subscribe(self.primitive, self.id, self._record, self._born)
+            waiter = None
+            try:
+                if not watch.settled and (deadline is None or clock.now() < deadline):
+                    waiter = poller.waiter(watch, deadline)
+                    await waiter
+            finally:
+                poller.release(watch, waiter)
+            if watch.final is not None:
+                self._take(watch.final, full=True)
+            elif watch.error is not None:
+                raise watch.error
+            else:
+                if watch.record is not None:
+                    self._record = watch.record
+                grace = cancel_grace if cancel_on_timeout else None
+                raise await self._timeout_error(clock.now() - started, grace)
+        record: R = self._record  # type: ignore[assignment]
+        if outcome:
+            error = outcome_error(record)
+            if error is not None:
+                raise error
+        return record
 
     async def _timeout_error(self, elapsed: float, cancel_grace: float | None) -> WaitTimeout:
         """The :class:`WaitTimeout` to raise, after cancelling the run if given a grace."""
@@ -160,34 +214,6 @@ class RunHandle(Generic[R]):
             cancelled=cancelled,
             record=self._record,
         )
-
-    async def wait(
-        self,
-        timeout: float | None = None,
-        *,
-        cancel_on_timeout: bool = False,
-        cancel_grace: float = CANCEL_GRACE,
-    ) -> R:
-        """Wait for the run to complete and return its record, with its output.
-
-        With ``cancel_on_timeout``, a timed-out wait then cancels the run on the
-        server, for at most ``cancel_grace`` more seconds: it may take up to
-        ``timeout + cancel_grace`` in all.
-
-        Raises:
-            RunFailed: the run ended ``failed``; ``.error`` is the server's error.
-            RunCancelled: the run ended ``cancelled``.
-            WaitTimeout: ``timeout`` seconds passed first.
-            UsageError: ``timeout`` is negative.
-            APIStatusError: polling hit an error that will not go away.
-        """
-        record = await self.settle(
-            timeout, cancel_on_timeout=cancel_on_timeout, cancel_grace=cancel_grace
-        )
-        outcome = outcome_error(record)
-        if outcome is not None:
-            raise outcome
-        return record
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.wait().__await__()

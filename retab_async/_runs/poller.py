@@ -91,7 +91,8 @@ class Watch:
     """What the poller knows about one run, shared by every handle waiting on it."""
 
     __slots__ = (
-        "_changed",
+        "_changes",
+        "_waiters",
         "born",
         "busy",
         "error",
@@ -127,7 +128,12 @@ class Watch:
         self.missing = False  # absent from the in-flight lists of a list round
         self.busy = False
         self.observers: list[Callable[[Watch], None]] = []
-        self._changed: anyio.Event | None = None  # made when someone waits
+        # Futures of the tasks waiting: plain asyncio futures, made only when someone
+        # waits, because thousands of runs are waited on at once (an anyio Event costs
+        # five times as much). ``_waiters`` wake once waiting is over, ``_changes`` at
+        # every change.
+        self._waiters: list[asyncio.Future[bool]] | None = None
+        self._changes: list[asyncio.Future[bool]] | None = None
 
     @property
     def settled(self) -> bool:
@@ -154,18 +160,48 @@ class Watch:
 
     def _notify(self) -> None:
         self.version += 1
-        event, self._changed = self._changed, None
-        if event is not None:
-            event.set()
+        changes, self._changes = self._changes, None
+        if changes is not None:
+            _wake(changes, True)
+        if self._waiters is not None and self.settled:
+            waiters, self._waiters = self._waiters, None
+            _wake(waiters, True)
         for observer in self.observers:
             observer(self)
+
+    def add_waiter(self, future: asyncio.Future[bool]) -> None:
+        """Resolve ``future`` (with ``True``) once waiting is over (see :attr:`settled`)."""
+        if self.settled:
+            future.set_result(True)
+        elif self._waiters is None:
+            self._waiters = [future]
+        else:
+            self._waiters.append(future)
+
+    def drop_waiter(self, future: asyncio.Future[bool]) -> None:
+        """Forget ``future`` (its waiter left); no-op when it was woken already."""
+        for waiters in (self._waiters, self._changes):
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
 
     async def changed(self, version: int) -> None:
         """Return once ``version`` is out of date."""
         while self.version == version:
-            if self._changed is None:
-                self._changed = anyio.Event()
-            await self._changed.wait()
+            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            if self._changes is None:
+                self._changes = [future]
+            else:
+                self._changes.append(future)
+            try:
+                await future
+            finally:
+                self.drop_waiter(future)
+
+
+def _wake(futures: list[asyncio.Future[bool]], value: bool) -> None:
+    for future in futures:
+        if not future.done():  # a waiter cancelled meanwhile
+            future.set_result(value)
 
 
 class Poller:
@@ -179,6 +215,8 @@ class Poller:
         self.stats = PollStats()
         self._groups: dict[str, dict[str, Watch]] = {}
         self._heap: list[tuple[float, int, Watch]] = []
+        self._deadlines: list[tuple[float, int, asyncio.Future[bool]]] = []  # of waiters
+        self._waiters_gone = 0
         self._counter = itertools.count()
         self._list_mode: dict[str, bool] = {}
         self._list_due: dict[str, float] = {}
@@ -240,8 +278,14 @@ class Poller:
         self._ensure_running()
         return watch
 
-    def release(self, watch: Watch) -> None:
-        """Stop watching for one subscriber; the run is dropped with its last one."""
+    def release(self, watch: Watch, waiter: asyncio.Future[bool] | None = None) -> None:
+        """Stop watching for one subscriber, and forget its ``waiter`` (from
+        :meth:`waiter`); the run is dropped with its last subscriber."""
+        if waiter is not None:
+            if not waiter.done():
+                waiter.cancel()  # its deadline, if any, is now dead
+            watch.drop_waiter(waiter)
+            self._forget_deadline()
         watch.refs -= 1
         group = self._groups.get(watch.primitive.name)
         if watch.refs <= 0 and group is not None and group.get(watch.run_id) is watch:
@@ -259,14 +303,43 @@ class Poller:
             if record.status in TERMINAL_STATUSES:
                 self._schedule(watch, 0.0)
 
-    async def wait(self, watch: Watch) -> Any:
-        """The final record of ``watch``'s run; raises the fatal error if polling ended with one."""
-        while True:
-            if watch.final is not None:
-                return watch.final
-            if watch.error is not None:
-                raise watch.error
-            await watch.changed(watch.version)
+    def waiter(self, watch: Watch, deadline: float | None) -> asyncio.Future[bool]:
+        """A future resolved with ``True`` once waiting on ``watch`` is over (a final
+        record or a fatal error), or with ``False`` once the poller's clock reaches
+        ``deadline`` (``None``: never). Await it, then :meth:`release` it with the watch.
+
+        The deadline costs no timer or cancel scope of its own: the poller, which is
+        running while the watch is subscribed, wakes up for the earliest one.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        watch.add_waiter(future)
+        if deadline is not None and deadline < math.inf and not future.done():
+            heapq.heappush(self._deadlines, (deadline, next(self._counter), future))
+            if deadline < self._sleep_until and self._wake is not None:
+                self._wake.set()
+        return future
+
+    def _expire(self, now: float) -> None:
+        """Resolve with ``False`` every waiter whose deadline has come."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            future = heapq.heappop(deadlines)[2]
+            if not future.done():
+                future.set_result(False)
+
+    def _next_deadline(self) -> float:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][2].done():
+            heapq.heappop(deadlines)
+        return deadlines[0][0] if deadlines else math.inf
+
+    def _forget_deadline(self) -> None:
+        """Count a waiter gone; drop the deadlines of those gone once they are half."""
+        self._waiters_gone += 1
+        if self._waiters_gone > 64 and 2 * self._waiters_gone > len(self._deadlines):
+            self._deadlines = [entry for entry in self._deadlines if not entry[2].done()]
+            heapq.heapify(self._deadlines)
+            self._waiters_gone = 0
 
     async def aclose(self) -> None:
         """Stop polling; waiters still subscribed get :class:`ClientStateError`."""
@@ -281,6 +354,7 @@ class Poller:
         # left by ``break`` and never closed): a closed client watches nothing.
         self._groups.clear()
         self._heap.clear()
+        self._deadlines.clear()
         self._tracks.clear()
         for watch in watches:
             if not watch.settled:
@@ -344,7 +418,7 @@ class Poller:
         heap = self._heap
         while heap and (heap[0][2].next_due != heap[0][0] or self._dropped(heap[0][2])):
             heapq.heappop(heap)
-        nxt = heap[0][0] if heap else math.inf
+        nxt = min(heap[0][0] if heap else math.inf, self._next_deadline())
         for name, due in self._list_due.items():
             if self._list_mode.get(name) and name not in self._listing:
                 nxt = min(nxt, due)
@@ -356,6 +430,7 @@ class Poller:
 
     def _dispatch(self, tg: anyio.abc.TaskGroup) -> None:
         now = self.clock.now()
+        self._expire(now)
         for name, group in self._groups.items():
             self._decide(name, group, now)
             list_due = self._list_due.get(name, 0.0) <= now
