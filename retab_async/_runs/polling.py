@@ -34,7 +34,7 @@ class PollPolicy:
       0.16 s to 1 s, for 13, 27 and 61 requests;
     * :meth:`economical`: every 4 s, then a third of the run's age (at most 20 s
       apart), polls with the output: 3.0 requests per run of 2-10 s and 8.3 per run
-      of 10-60 s, for lags of 4 to 12 s.
+      of 10-60 s, for lags of 4 to 14 s.
 
     The contract's light polls (D9: ``include_output=false`` while in flight, then one
     full fetch) are *not* the default for per-run polls, deliberately: they cost one
