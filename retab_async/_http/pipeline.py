@@ -13,6 +13,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from threading import get_ident
 from typing import Literal, TypeVar
 
 from .._clock import SYSTEM_CLOCK, Clock
@@ -160,8 +161,14 @@ class Pipeline:
         :class:`APIStatusError` subclasses, :class:`DecodeError`, or
         :class:`ProtocolError` (a redirect, or a record of another id).
         """
-        # The open pipeline's path has no extra await.
-        transport = self.require_open() if self.state == "open" else await self.ensure_open()
+        # The open pipeline's path has no extra await. Its loop check reads which thread
+        # runs our loop (asyncio's own record): a loop running in this thread is the
+        # running loop, and asyncio.get_running_loop() costs a getpid() system call.
+        # Other loops (uvloop) take the full check.
+        if self.state != "open" or getattr(self._loop, "_thread_id", None) != get_ident():
+            transport = await self.ensure_open()
+        else:
+            transport = self.transport
         per_attempt = self.timeout if timeout is None else timeout
         policy = retry or self.retry
         budget = policy.timeout
@@ -171,16 +178,22 @@ class Pipeline:
         self.in_flight += 1
         try:
             try:
+                # Positional: matching keywords costs more than the call does.
                 response = await transport.send(
                     method,
                     path,
-                    params=params,
-                    body=body,
-                    headers=headers,
-                    timeout=per_attempt if budget is None or budget >= per_attempt else budget,
-                    bypass_pause=bypass_pause,
+                    params,
+                    body,
+                    headers,
+                    per_attempt if budget is None or budget >= per_attempt else budget,
+                    bypass_pause,
                 )
-                return _outcome(response, decode, expect_id, 1)
+                if 200 <= response.status < 300:
+                    result = decode(response)
+                    if expect_id is None or getattr(result, "id", None) == expect_id:
+                        return result
+                    raise _wrong_id(result, expect_id, response)
+                raise error_for_status(response, attempt=1)
             except RetabError as exc:
                 wait = policy.first_wait(exc, started)
                 if wait is None:

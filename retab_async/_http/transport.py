@@ -245,6 +245,12 @@ class Transport:
         self._verify_ssl = verify_ssl
         self._max_pause = max_pause
         self._max_response_bytes = max_response_bytes
+        # A Content-Length with fewer digits than the limit is below it: the usual body
+        # is let through without parsing the number (_read checks any other exactly).
+        self._short_length = len(str(max_response_bytes))
+        # aiohttp's case-insensitive header names, set when the session opens.
+        self._content_length = "Content-Length"
+        self._content_encoding = "Content-Encoding"
         self._paused_until = 0.0
         self._session: aiohttp.ClientSession | None = None
         # Uploads to another origin (a signed storage URL) go without the API key: a
@@ -257,10 +263,13 @@ class Transport:
     async def open(self) -> None:
         """Create the session; must run inside the event loop that will use it."""
         import aiohttp
+        from multidict import istr
         from yarl import URL
 
         self._url = URL
         self._client_error = aiohttp.ClientError
+        self._content_length = aiohttp.hdrs.CONTENT_LENGTH
+        self._content_encoding = aiohttp.hdrs.CONTENT_ENCODING
         if self._headers["User-Agent"] == USER_AGENT:
             self._headers["User-Agent"] = f"{USER_AGENT} aiohttp/{aiohttp.__version__}"
         connector = aiohttp.TCPConnector(
@@ -268,9 +277,14 @@ class Transport:
             ssl=self._verify_ssl,
             enable_cleanup_closed=False,
         )
+        # Names as aiohttp's own case-insensitive strings, which carry their folded form:
+        # every request copies these, and a plain str would be folded again each time.
+        names = {name: istr(name) for name in self._headers}
         self._session = aiohttp.ClientSession(
             connector=connector,
-            headers=self._headers,
+            headers={names[name]: value for name, value in self._headers.items()},
+            # The client's timeout is the session's: a request that keeps it passes none.
+            timeout=self._client_timeout(self._timeout),
             auto_decompress=False,
             raise_for_status=False,
         )
@@ -378,7 +392,6 @@ class Transport:
         self,
         method: str,
         path: str,
-        *,
         params: Params | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -416,26 +429,38 @@ class Transport:
             # aiohttp writes large bytes in one go (and warns); a stream is sent in chunks.
             data = body if len(body) <= _STREAM_ABOVE else io.BytesIO(body)
             headers = {**(headers or {}), "Content-Type": "application/json"}
-        limits = self._timeouts.get(seconds) or self._client_timeout(seconds)
         try:
-            async with session.request(
-                method, url, headers=headers, data=data, timeout=limits, allow_redirects=False
-            ) as resp:
-                status, length = resp.status, resp.content_length
+            # Awaited rather than entered: the whole body is read here, and reading it to
+            # the end releases the connection, so the context managers' four extra
+            # coroutines would do nothing on the usual path. Every early exit releases.
+            # Only the arguments that differ from the session's defaults are passed.
+            if data is None and headers is None and seconds == self._timeout:
+                resp = await session.request(method, url, allow_redirects=False)
+            else:
+                limits = self._timeouts.get(seconds) or self._client_timeout(seconds)
+                resp = await session.request(
+                    method, url, headers=headers, data=data, timeout=limits, allow_redirects=False
+                )
+            try:
+                status, found = resp.status, resp.headers
                 if 300 <= status < 400:
                     raise _redirected(resp, method, text)
+                length = found.get(self._content_length)
                 if (
                     length is not None
-                    and length <= self._max_response_bytes
-                    and ("Content-Encoding" not in resp.headers)
+                    and len(length) < self._short_length
+                    and self._content_encoding not in found
                 ):
-                    data = await resp.read()  # the usual case: a plain body of known size
+                    data = await resp.read()  # the usual case: a plain body below the limit
                 else:
                     data = await self._read(resp, method, text)
-                # The headers proxy stays valid after release and is case-insensitive.
-                response = Response(status, resp.headers, data, method, text)
+            except BaseException:
+                resp.release()
+                raise
         except (self._client_error, asyncio.TimeoutError) as exc:
             raise translate_exception(exc, method, text) from exc
+        # The headers proxy stays valid after release and is case-insensitive.
+        response = Response(status, found, data, method, text)
         if response.status in (429, 503):
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait:
