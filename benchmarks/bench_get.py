@@ -8,24 +8,33 @@ own core, uvloop, pre-encoded bodies):
 * a bare aiohttp + msgspec loop (``_bare.py``: the same stack without the SDK);
 * the official ``retab`` package's ``AsyncRetab`` (when installed).
 
-At 64 requests in flight and at 1. Each measurement: a fresh event loop and
-client, a warm-up, then a timed window; rounds interleave the clients (the order
-rotates every round) and the medians are reported. Per client: requests per
-second, client CPU per request (``time.process_time`` of this process, pinned
-to its own core), bytes on the wire per request (request and response, headers
-included, counted by the server), and the server's CPU utilisation during the
-window (it must stay well below 100% for the figures to mean anything).
+At 64 requests in flight and at 1. Each measurement: a collected heap, a fresh
+event loop and client, a warm-up, then a timed window. Rounds are many and
+short, so that a change in the machine's load hits both sides alike: in every
+round retab-async and the bare loop are measured back to back (which of the two
+goes first alternates), and the official client before or after that pair. Per
+client: requests per second, client CPU per request (``time.process_time`` of
+this process, pinned to its own core), bytes on the wire per request (request
+and response, headers included, counted by the server), and the server's CPU
+utilisation during the window (it must stay well below 100% for the figures to
+mean anything); the table shows each client's medians over the rounds.
 
 Targets: retab-async at least 0.9x of the bare loop in requests per second and
-in CPU per request (bare µs / ours µs), at 64 and at 1 in flight.
+in CPU per request (bare µs / ours µs), at 64 and at 1 in flight. The verdict
+takes the median of the per-round ratios (ours against the bare loop of the same
+round: load that changes between rounds cancels out); the ratio of the two
+medians is printed beside it, with the spread (lowest-highest) of the per-round
+ratios, and the 1-minute load average before and after each setting.
 
-    python benchmarks/bench_get.py [--quick] [--profile IN_FLIGHT]
+    python benchmarks/bench_get.py [--quick] [--rounds N] [--profile IN_FLIGHT]
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
+import os
 import pstats
 import sys
 import time
@@ -52,6 +61,7 @@ from _records import SHAPE, expected_category
 from retab_async import RetabClient
 
 Call = Callable[[], Awaitable[Any]]
+OURS, BARE, OFFICIAL = "retab-async", "bare aiohttp+msgspec", "official AsyncRetab"
 
 
 @dataclass
@@ -132,7 +142,7 @@ async def official(server: Counterpart, run_id: str, in_flight: int, s: Settings
         await client.client.aclose()
 
 
-CLIENTS = {"retab-async": ours, "bare aiohttp+msgspec": bare, "official AsyncRetab": official}
+CLIENTS = {OURS: ours, BARE: bare, OFFICIAL: official}
 
 
 async def create_run(server: Counterpart) -> str:
@@ -143,22 +153,47 @@ async def create_run(server: Counterpart) -> str:
         return record.id
 
 
-def measure(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> dict[str, Sample]:
-    names = [name for name in CLIENTS if name != "official AsyncRetab" or have("retab")]
+@dataclass
+class Result:
+    """Each client's medians over the rounds, and the per-round ratios of ours to bare."""
+
+    medians: dict[str, Sample]
+    speed: list[float]  # per round: ours req/s / bare req/s
+    cpu: list[float]  # per round: bare CPU µs / ours CPU µs
+    load: tuple[float, float]  # 1-minute load average before and after
+
+
+def order(round_: int, names: list[str]) -> list[str]:
+    """The clients of round ``round_``: ours and bare back to back (either first, by
+    turns), any other client before or after that pair (by turns)."""
+    pair = [OURS, BARE] if round_ % 2 == 0 else [BARE, OURS]
+    others = [name for name in names if name not in pair]
+    return pair + others if round_ // 2 % 2 == 0 else others + pair
+
+
+def measure(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> Result:
+    names = [name for name in CLIENTS if name != OFFICIAL or have("retab")]
     samples: dict[str, list[Sample]] = {name: [] for name in names}
+    before = os.getloadavg()[0]
     for round_ in range(s.rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in order(round_, names):
+            gc.collect()  # each client starts from a collected heap
             samples[name].append(asyncio.run(CLIENTS[name](server, run_id, in_flight, s)))
-    return {
-        name: Sample(
-            rps=median([x.rps for x in xs]),
-            cpu_us=median([x.cpu_us for x in xs]),
-            bytes_per_request=median([x.bytes_per_request for x in xs]),
-            server_util=max(x.server_util for x in xs),
-        )
-        for name, xs in samples.items()
-    }
+    ours_, bare_ = samples[OURS], samples[BARE]
+    return Result(
+        medians={
+            name: Sample(
+                rps=median([x.rps for x in xs]),
+                cpu_us=median([x.cpu_us for x in xs]),
+                bytes_per_request=median([x.bytes_per_request for x in xs]),
+                server_util=max(x.server_util for x in xs),
+            )
+            for name, xs in samples.items()
+        },
+        speed=[o.rps / b.rps for o, b in zip(ours_, bare_, strict=True)],
+        cpu=[b.cpu_us / o.cpu_us for o, b in zip(ours_, bare_, strict=True)],
+        load=(before, os.getloadavg()[0]),
+    )
 
 
 def profile(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> None:
@@ -174,18 +209,22 @@ def profile(server: Counterpart, run_id: str, in_flight: int, s: Settings) -> No
 def main() -> None:
     args = parse_args(
         __doc__,
+        rounds={"type": int, "metavar": "N", "help": "interleaved rounds (default 12)"},
         profile={"type": int, "metavar": "IN_FLIGHT", "help": "cProfile our client at IN_FLIGHT"},
     )
     quick = args.quick
     report = Report("get", "get() of a completed record: retab-async, bare, official", quick=quick)
-    s = Settings(seconds=0.1, warmup=0.02, rounds=1) if quick else Settings(2.0, 0.5, 5)
+    s = Settings(seconds=0.1, warmup=0.02, rounds=2) if quick else Settings(0.75, 0.25, 12)
+    if args.rounds:
+        s.rounds = args.rounds
     report.condition(pin_self())
     report.condition(SHAPE)
     with counterpart("--durations", "0", "0") as server:
         report.condition(f"counterpart: raw asyncio protocol on {server.loop}, pre-encoded bodies")
         report.condition(
             f"clients on the default asyncio loop; {s.rounds} interleaved rounds of "
-            f"{s.seconds:g} s after {s.warmup:g} s of warm-up each; medians"
+            f"{s.seconds:g} s after {s.warmup:g} s of warm-up each (ours and bare back to "
+            "back in every round); medians, and the median of per-round ratios"
         )
         if have("retab"):
             report.condition(f"official SDK: retab {version('retab')} (httpx, pydantic)")
@@ -193,15 +232,16 @@ def main() -> None:
             report.condition("official SDK not installed (pip install -e '.[bench]'): not measured")
         run_id = asyncio.run(create_run(server))
         for in_flight in (64, 1):
-            results = measure(server, run_id, in_flight, s)
-            show(report, in_flight, results)
+            show(report, in_flight, measure(server, run_id, in_flight, s))
         if args.profile:
             profile(server, run_id, args.profile, s)
     report.write()
 
 
-def show(report: Report, in_flight: int, results: dict[str, Sample]) -> None:
-    report.line(f"\n{in_flight} in flight:")
+def show(report: Report, in_flight: int, result: Result) -> None:
+    results = result.medians
+    load = f"load average {result.load[0]:.2f} -> {result.load[1]:.2f}"
+    report.line(f"\n{in_flight} in flight ({load}):")
     report.line(
         f"{'client':<22} {'req/s':>8} {'CPU µs/req':>11} {'bytes/req':>10} {'server CPU':>11}"
     )
@@ -211,9 +251,10 @@ def show(report: Report, in_flight: int, results: dict[str, Sample]) -> None:
             f"{r.server_util:10.0%}"
         )
         report.figure(f"{in_flight}/{name}", vars(r))
-    ours_, bare_ = results["retab-async"], results["bare aiohttp+msgspec"]
-    speed = ours_.rps / bare_.rps
-    cpu = bare_.cpu_us / ours_.cpu_us
+    ours_, bare_ = results[OURS], results[BARE]
+    speed, cpu = median(result.speed), median(result.cpu)
+    report.figure(f"{in_flight}/ratios", {"speed": result.speed, "cpu": result.cpu})
+    report.figure(f"{in_flight}/load", list(result.load))
     busiest = max(r.server_util for r in results.values())
     if busiest < 0.8:
         report.line(f"server CPU at most {busiest:.0%} of its core: it was not the bottleneck")
@@ -221,17 +262,20 @@ def show(report: Report, in_flight: int, results: dict[str, Sample]) -> None:
         report.line(f"WARNING: server CPU reached {busiest:.0%} of its core: figures are capped")
     report.row(
         f"get() {in_flight} in flight: req/s vs bare",
-        f"{speed:.2f}x ({ours_.rps:.0f} vs {bare_.rps:.0f}; server CPU <= {busiest:.0%})",
+        f"{speed:.2f}x (rounds {min(result.speed):.2f}-{max(result.speed):.2f}; medians "
+        f"{ours_.rps:.0f} vs {bare_.rps:.0f}: {ours_.rps / bare_.rps:.2f}x; "
+        f"server CPU <= {busiest:.0%})",
         ">= 0.9x",
         speed >= 0.9,
     )
     report.row(
         f"get() {in_flight} in flight: CPU/request, bare/ours",
-        f"{cpu:.2f}x ({ours_.cpu_us:.0f} vs {bare_.cpu_us:.0f} µs)",
+        f"{cpu:.2f}x (rounds {min(result.cpu):.2f}-{max(result.cpu):.2f}; medians "
+        f"{ours_.cpu_us:.0f} vs {bare_.cpu_us:.0f} µs: {bare_.cpu_us / ours_.cpu_us:.2f}x)",
         ">= 0.9x",
         cpu >= 0.9,
     )
-    official_ = results.get("official AsyncRetab")
+    official_ = results.get(OFFICIAL)
     if official_ is not None:
         report.row(
             f"get() {in_flight} in flight: req/s vs official",
