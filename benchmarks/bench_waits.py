@@ -47,6 +47,8 @@ import time
 from typing import Any
 
 import _bare
+import anyio
+import anyio.lowlevel
 from _common import (
     API_KEY,
     Report,
@@ -144,7 +146,9 @@ def measure_here(
     low, high = durations
     with counterpart("--durations", str(low), str(high), "--seed", str(n)) as server:
         tally = Tally()
-        # Both strategies' modules are imported already: growth is what waiting costs.
+        # Both strategies' modules are imported already (anyio loads its event loop
+        # backend on first use: load it now): growth is what waiting costs.
+        anyio.run(anyio.lowlevel.checkpoint)
         gc.collect()
         rss0 = current_rss_mb()
         server.reset()

@@ -173,6 +173,23 @@ def test_shared_takes_equal_lists_from_the_source_and_keeps_the_rest() -> None:
     assert shared(other, options) is other
 
 
+def test_shared_takes_equal_strings_and_records_from_the_record_before() -> None:
+    from retab_async._runs.primitive import shared
+
+    before = _decode(
+        b'{"id": "c1", "status": "queued", "model": "m", "instructions": "look closely",'
+        b' "file": {"id": "f1", "filename": "a.pdf"}, "n_consensus": 3}'
+    )
+    after = _decode(
+        b'{"id": "c1", "status": "in_progress", "model": "m", "instructions": "look closely",'
+        b' "file": {"id": "f1", "filename": "a.pdf"}, "n_consensus": 3}'
+    )
+    kept = shared(after, before)
+    assert kept == after and kept.status == "in_progress" and kept.status is after.status
+    assert kept.id is before.id and kept.file is before.file
+    assert kept.instructions is before.instructions
+
+
 def test_fetch_paths_follow_each_primitives_collection() -> None:
     from retab_async._runs.primitive import PRIMITIVES
 

@@ -244,21 +244,29 @@ class Primitive(Generic[R]):
         return Page(data=rows, list_metadata=raw.list_metadata, invalid=invalid)
 
 
-def shared(record: R, source: object) -> R:
-    """``record`` with each list or dict field that equals ``source``'s attribute of the
-    same name replaced by ``source``'s object.
+_SCALARS = frozenset({type(None), bool, int, float})
 
-    What a run echoes of its request (categories, a schema) is then held once, by its
-    create options and by every record of the run, instead of once per record: the
-    values are equal, so only memory changes.
+
+def shared(record: R, source: object) -> R:
+    """``record`` with each field that equals ``source``'s attribute of the same name
+    replaced by ``source``'s object (lists, dicts, strings and records; numbers and
+    ``None`` cost nothing to keep).
+
+    What a run echoes of its request (categories, a schema, instructions, the model)
+    is then held once, by its create options and by every record of the run, and a
+    newer record of a run shares with the one before it what did not change (its id,
+    file, creation time...): the values are equal, so only memory changes. Thousands
+    of runs waited on at once each hold a record.
     """
     changes: dict[str, Any] = {}
     for name in record.__struct_fields__:  # type: ignore[attr-defined]
         value = getattr(record, name)
-        if type(value) is list or type(value) is dict:
-            theirs = getattr(source, name, None)
-            if theirs is not None and theirs is not value and theirs == value:
-                changes[name] = theirs
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        theirs = getattr(source, name, None)
+        if theirs is not value and type(theirs) is kind and theirs == value:
+            changes[name] = theirs
     return msgspec.structs.replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
