@@ -14,7 +14,15 @@ in this process:
 The waits are then cancelled (the runs keep going on the server) and the
 client closed.
 
+``--timeline`` instead runs ``bench_waits.py``'s own measurement of retab-async
+(runs of 2-10 s) and prints, every half second, the RSS growth beside glibc's
+heap (``mallinfo2``: the heap's size, its mmapped blocks, the bytes in use)
+and the runs watched: RSS beyond glibc's share is CPython's object allocator
+(pymalloc arenas), which follows the waits; glibc's share are the large
+blocks, the response bodies of list pages.
+
     python benchmarks/mem_waits.py [-n 10000] [--trace] [--group lineno|traceback]
+    python benchmarks/mem_waits.py --timeline [-n 10000]
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import ctypes
 import gc
 import sys
+import threading
 import time
 import tracemalloc
+from typing import Any
 
 from _common import API_KEY, counterpart, current_rss_mb, peak_rss_mb, pin_self
 from _records import CATEGORIES, DOCUMENT
@@ -130,6 +141,82 @@ async def _measure(url: str, n: int, args: argparse.Namespace) -> None:
     print(f"peak RSS growth over the whole run: {peak_rss_mb() - rss0:.1f} MB")
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in [
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        ]
+    ]
+
+
+def _glibc() -> tuple[float, float, float]:
+    """glibc's heap size, mmapped blocks and bytes in use, in MB (zeros elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return 0.0, 0.0, 0.0
+    return info.arena / 2**20, info.hblkhd / 2**20, info.uordblks / 2**20
+
+
+def timeline(n: int) -> None:
+    """RSS and glibc's share of it over one ``bench_waits`` measurement of ``n`` runs."""
+    import bench_waits
+
+    from retab_async._runs.poller import Poller
+
+    samples: list[tuple[float, float, float, float, float, int]] = []
+    stop = threading.Event()
+    watched: list[Any] = []
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            watching = watched[-1].watching if watched else 0
+            samples.append((time.monotonic(), current_rss_mb(), *_glibc(), watching))
+
+    # Only to read how many runs are watched: the client is bench_waits' own.
+    original = Poller.__init__
+
+    def remember(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        watched.append(self)
+
+    Poller.__init__ = remember  # type: ignore[method-assign]
+    rss0, glibc0 = current_rss_mb(), _glibc()
+    thread = threading.Thread(target=sample, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    try:
+        result = bench_waits.measure_here("retab-async", n, 0.0, (2.0, 10.0))
+    finally:
+        stop.set()
+        thread.join()
+    print(
+        f"N={n}: peak RSS growth {result['rss_growth_mb']:.1f} MB (bench_waits' figure); "
+        f"glibc at start: heap {glibc0[0]:.1f} MB, in use {glibc0[2]:.1f} MB"
+    )
+    print(f"{'t':>6} {'RSS+':>6} {'heap':>6} {'mmap':>6} {'in use':>6} {'watched':>7}")
+    peak = max(samples, key=lambda row: row[1])
+    for row in [*samples[::10], peak]:
+        t, rss, heap, mapped, used, watching = row
+        label = "  <- peak" if row is peak else ""
+        print(
+            f"{t - start:5.1f}s {rss - rss0:6.1f} {heap:6.1f} {mapped:6.1f} {used:6.1f} "
+            f"{watching:7d}{label}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10_000)
@@ -138,8 +225,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--timeline", action="store_true", help="RSS over a bench_waits run")
     args = parser.parse_args()
     print(pin_self())
+    if args.timeline:
+        timeline(args.n)
+        return
     if args.trace:
         tracemalloc.start(args.depth if args.group == "traceback" else 1)
     with counterpart("--durations", "3000", "3000") as server:
