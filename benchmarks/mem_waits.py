@@ -38,6 +38,8 @@ import time
 import tracemalloc
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 from _common import API_KEY, counterpart, current_rss_mb, peak_rss_mb, pin_self
 from _records import CATEGORIES, DOCUMENT
 
@@ -231,6 +233,7 @@ def main() -> None:
     if args.timeline:
         timeline(args.n)
         return
+    anyio.run(anyio.lowlevel.checkpoint)  # anyio loads its backend on first use: not a wait's
     if args.trace:
         tracemalloc.start(args.depth if args.group == "traceback" else 1)
     with counterpart("--durations", "3000", "3000") as server:
