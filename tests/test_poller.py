@@ -244,13 +244,18 @@ async def test_a_round_reads_what_finished_not_what_is_in_flight() -> None:
             await drive(clock, client, lambda: len(results) == n)
         stats = client.poller.stats
     assert results == ["invoice"] * n
-    # Before the first run finished, every round was one small completed page per block.
+    # Before the first run finished, every round was one small completed page for all
+    # three blocks (nothing lies between their windows): a few rows per block.
     early_completed = [q for q in early if q["status"] == "completed"]
-    assert len(early_completed) == 3 * 5  # rounds at 0, 0.1, ..., 0.4
-    assert all(int(q["limit"]) <= 12 for q in early_completed)
-    # Every result came with a list row: no run was fetched.
-    assert server.by_operation("get") == []
-    assert stats.final_fetches == 0 and stats.results_from_lists == n
+    assert len(early_completed) == 5  # rounds at 0, 0.1, ..., 0.4
+    assert all(int(q["limit"]) <= 3 * 12 for q in early_completed)
+    # Results came with list rows, but for a block's last few runs (a fifth of it at
+    # most), watched through the in-flight lists once their window is mostly settled
+    # and fetched once each when gone from them.
+    gets = server.by_operation("get")
+    assert all(dict(g.query)["include_output"] == "true" for g in gets)
+    assert len({g.path for g in gets}) == len(gets) == stats.final_fetches <= 3 * 20
+    assert stats.results_from_lists + stats.final_fetches == n
     queries = [dict(r.query) for r in server.by_operation("list")]
     assert all(q["order"] == "desc" for q in queries)
     # Rows asked for in all: a few per finished run, not every in-flight run every round
@@ -263,11 +268,14 @@ async def test_a_round_reads_what_finished_not_what_is_in_flight() -> None:
     ended = [q for q in queries if q["status"] in ("failed", "cancelled")]
     assert sorted({q["status"] for q in ended}) == ["cancelled", "failed"]
     assert len(ended) <= 2 * 4 and all(int(q["limit"]) <= 4 for q in ended), ended
-    # The in-flight lists are read only once a block is past the 404 grace (2 s), as a
-    # fallback for runs that no list shows: here, only by blocks still open then.
-    in_flight = [q for q in queries if q["status"] in ("queued", "in_progress")]
-    assert len(in_flight) <= 3 * 2
+    # The in-flight lists: never while the windows were young; then once per block past
+    # the 404 grace (the fallback), and for the last few runs of each block (tails).
+    in_flight = [int(q["limit"]) for q in queries if q["status"] in ACTIVE_STATUSES]
     assert not [q for q in early if q["status"] in ACTIVE_STATUSES]
+    assert sum(in_flight) < 2 * n, sum(in_flight)
+    # Fewer requests in all than before tail mode: about one page per round, plus a
+    # fetch per run of the tails.
+    assert len(queries) + len(gets) < 1.5 * n
 
 
 def _in_flight(server: LocalRetab) -> list:  # type: ignore[type-arg]
@@ -592,9 +600,14 @@ async def test_the_last_runs_of_many_stay_in_list_rounds() -> None:
         outcomes = await _wait_all(clock, client, handles)
         stats = client.poller.stats
     assert all(o.category == "invoice" for o in outcomes)  # type: ignore[attr-defined]
-    polled = {g.path for g in server.by_operation("get")}
+    gets = server.by_operation("get")
+    polled = {g.path for g in gets if dict(g.query)["include_output"] == "false"}
     assert len(polled) < policy.list_min_runs / 4  # only the last few runs
-    assert stats.results_from_lists + len(polled) == 40 and stats.list_rounds > 0
+    # Each run was settled once: from its list row, or by one full fetch (after its
+    # polls, or once gone from the in-flight lists that watch a block's last runs).
+    fetched = [g.path for g in gets if dict(g.query)["include_output"] == "true"]
+    assert len(set(fetched)) == len(fetched) == stats.final_fetches
+    assert stats.results_from_lists + stats.final_fetches == 40 and stats.list_rounds > 0
 
 
 async def test_runs_that_join_a_wait_soon_after_the_first_go_to_list_rounds_at_once() -> None:

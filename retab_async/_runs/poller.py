@@ -20,9 +20,14 @@ status (``Primitive.list_rounds`` is false) is only ever watched by gets:
   for every block in parallel, the window from its first to its last open run:
   newest first (``order=desc``) from the id created just after the window
   (``after`` is an item-id cursor), asking for the rows known to be there (runs
-  of the window already settled) plus a few. A round costs about one request per
-  block, and rows only of runs that finished: those in the windows (a settled run
-  is read again until its window's ends move past it), never those in flight.
+  of the window already settled) plus a few; adjacent windows with few runs
+  between them whose rows fit in one page are read by one chain. A round costs
+  at most one request per block, and rows only of runs that finished: those in
+  the windows (a settled run is read again until its window's ends move past it),
+  never those in flight. A block's last few open runs (a fifth of a block at
+  most, among at least twice as many settled ones) are the exception: the
+  completed rows around them outnumber them, so their window is read from the
+  in-flight lists instead, and a run gone from those is fetched once.
   Runs that end some other way never reach that list: the ``failed`` and
   ``cancelled`` lists are read over all windows at once (they are rare, so one
   short page each usually covers every block), at intervals that grow with the
@@ -82,6 +87,7 @@ __all__ = ["Poller", "Watch"]
 _log = logging.getLogger("retab_async.poller")
 _ONCE = RetryPolicy.never()
 _BLOCK = 100  # runs per block: one list page can cover a block's window
+_MERGE_GAP = 4  # runs between two blocks' windows that one page may read through
 _CHAIN_PAGES = 4  # pages one chain reads per round; what it leaves, the next round reads
 _STAGE = {status: i for i, status in enumerate(ACTIVE_STATUSES)}
 _ENDED_OTHERWISE = ("failed", "cancelled")  # terminal, but never in the completed list
@@ -575,8 +581,8 @@ class Poller:
                 track.next_check = started + self.policy.check_interval(age)
                 self._spawn(tg, self._check_ended, primitive, windows)
             async with anyio.create_task_group() as chains:
-                for window in windows:
-                    chains.start_soon(self._observe_block, primitive, window, started, tg)
+                for run in _chains(windows):
+                    chains.start_soon(self._observe_blocks, primitive, run, started, tg)
         finally:
             self._listing.discard(name)
             now = self.clock.now()
@@ -585,28 +591,47 @@ class Poller:
                 self._wake.set()
         self.stats.list_rounds += 1
 
-    async def _observe_block(
-        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+    async def _observe_blocks(
+        self,
+        primitive: Primitive[Any],
+        windows: list[_Window],
+        started: float,
+        tg: anyio.abc.TaskGroup,
     ) -> None:
-        """Settle a block's finished runs from the ``completed`` list; seldom, check its
-        in-flight lists for runs that no list shows (deleted, or of an unknown status)."""
+        """Settle finished runs of one or more adjacent blocks from one chain of the
+        ``completed`` list; seldom, check each block's in-flight lists for runs that no
+        list shows (deleted, or of an unknown status).
+
+        A block's last few open runs, among many settled ones, are watched through its
+        in-flight lists instead: their rows are fewer than the completed rows around
+        them, which the completed list would return every round; a run gone from them
+        is fetched once."""
         try:
-            await self._scan_completed(primitive, window)
-            block = window.block
-            # Only a scan that began after the check ended can have missed a run that
-            # completed before the check: the others are fetched.
-            for watch in window.open if started >= block.checked else ():
-                if watch.missing and not watch.settled and not watch.busy:
-                    watch.busy = True
-                    self._spawn(tg, self._poll, watch, True)
-            if started >= block.next_check and not block.checking:
-                age = started - block.born
-                block.next_check = started + max(self.policy.not_found_grace, age)
-                # Off the round: its end, and so the next round, does not wait for it.
-                block.checking = True
-                self._spawn(tg, self._check_block, primitive, window, started, tg)
+            if windows[0].tail:
+                await self._check_in_flight(primitive, windows[0], started, tg, fetch=True)
+                return
+            await self._scan_completed(primitive, _Window.spanning(windows))
+            for window in windows:
+                self._after_scan(primitive, window, started, tg)
         except RetabError as exc:
             self._list_failed(primitive.name, exc)
+
+    def _after_scan(
+        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+    ) -> None:
+        block = window.block
+        # Only a scan that began after the check ended can have missed a run that
+        # completed before the check: the others are fetched.
+        for watch in window.open if started >= block.checked else ():
+            if watch.missing and not watch.settled and not watch.busy:
+                watch.busy = True
+                self._spawn(tg, self._poll, watch, True)
+        if started >= block.next_check and not block.checking:
+            age = started - block.born
+            block.next_check = started + max(self.policy.not_found_grace, age)
+            # Off the round: its end, and so the next round, does not wait for it.
+            block.checking = True
+            self._spawn(tg, self._check_block, primitive, window, started, tg)
 
     async def _check_block(
         self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
@@ -711,10 +736,18 @@ class Poller:
         track.ended_rows[status] = met
 
     async def _check_in_flight(
-        self, primitive: Primitive[Any], window: _Window, started: float, tg: anyio.abc.TaskGroup
+        self,
+        primitive: Primitive[Any],
+        window: _Window,
+        started: float,
+        tg: anyio.abc.TaskGroup,
+        *,
+        fetch: bool = False,
     ) -> None:
         """Page the in-flight lists over the window; a watched run in none of them and not
-        settled has ended some other way (or was never in the window): fetch it once."""
+        settled has ended (or was never in the window): fetch it once, at once when
+        ``fetch`` (no completed page will be read), else if the next round's completed
+        page does not settle it."""
         group = self._groups.get(primitive.name, {})
         open_ = [w for w in window.open if not w.settled and not w.busy]
         if not open_:
@@ -725,7 +758,13 @@ class Poller:
         for status in ACTIVE_STATUSES[earliest:]:  # statuses only move forward
             await self._scan_status(primitive, window, status, limit, present, group)
         for watch in open_:
-            if watch.run_id not in present and watch.since < started:
+            if watch.run_id in present or watch.since >= started or watch.settled:
+                continue
+            if fetch:
+                if not watch.busy:
+                    watch.busy = True
+                    self._spawn(tg, self._poll, watch, True)
+            else:
                 # Ended, or completed just after the completed list was read: the next
                 # round's completed page settles the latter; the rest are then fetched.
                 watch.missing = True
@@ -791,6 +830,29 @@ class Poller:
                 watch.fail(exc)
 
 
+def _chains(windows: list[_Window]) -> list[list[_Window]]:
+    """Group adjacent windows that one page of the ``completed`` list can cover: few runs
+    lie between them, and the rows known to be there (plus a few) fit in a page."""
+    chains: list[list[_Window]] = []
+    rows = 0
+    for window in windows:
+        last = chains[-1] if chains else None
+        size = len(window.settled) + window.slack
+        if (
+            last is not None
+            and not window.tail
+            and not last[-1].tail
+            and window.start - last[-1].end - 1 <= _MERGE_GAP
+            and rows + size + window.start - last[-1].end - 1 <= _BLOCK
+        ):
+            last.append(window)
+            rows += size + window.start - last[-2].end - 1
+        else:
+            chains.append([window])
+            rows = size
+    return chains
+
+
 def _created(record: Any) -> datetime.datetime | None:
     """When ``record``'s run was created, if it says so in a form we can read."""
     text = getattr(record, "created_at", None)
@@ -833,6 +895,33 @@ class _Window(NamedTuple):
     open: list[Watch]
     settled: list[int]  # ordinals in the window that are no longer open, ascending
     slack: int  # rows asked for beyond those known to be there
+
+    @classmethod
+    def spanning(cls, windows: list[_Window]) -> _Window:
+        """One window over adjacent ``windows`` (oldest first), and the runs between them."""
+        if len(windows) == 1:
+            return windows[0]
+        low, high = windows[0], windows[-1]
+        settled = list(low.settled)
+        for below, window in itertools.pairwise(windows):
+            settled.extend(range(below.end + 1, window.start))  # between two blocks
+            settled.extend(window.settled)
+        return cls(
+            high.track,
+            high.block,
+            low.start,
+            high.end,
+            high.cursor,
+            [w for window in windows for w in window.open],
+            settled,
+            sum(window.slack for window in windows),
+        )
+
+    @property
+    def tail(self) -> bool:
+        """Whether the window is read from the in-flight lists: a few open runs (a fifth
+        of a block at most) among at least twice as many settled ones."""
+        return 5 * len(self.open) <= _BLOCK and len(self.settled) >= 2 * len(self.open)
 
     def settled_between(self, low: int, high: int) -> int:
         """How many settled runs lie in ``[low, high)``."""
