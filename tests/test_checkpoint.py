@@ -247,6 +247,7 @@ async def test_a_run_cancelled_before_the_rerun_is_started_again(
 
 
 @pytest.mark.subprocess
+@pytest.mark.usefixtures("responsive_cli")
 def test_cli_rerun_against_a_new_local_server_finishes_every_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -333,6 +334,7 @@ async def test_full_disk_mid_batch_stops_cleanly_and_the_rerun_finishes(
     assert _filenames(server, "completed") == sorted(p.name for p in paths)  # one per input
 
 
+@pytest.mark.usefixtures("responsive_cli")
 def test_cli_refuses_other_categories_until_restart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,8 @@ import pytest
 from retab_async import RetabError
 from retab_async._cli.main import main
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "examples" / "documents").iterdir())
 KEY = "sk_cli_test"

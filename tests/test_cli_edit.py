@@ -10,6 +10,8 @@ import pytest
 
 from .test_cli import _columns, run
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 FORM = "APPLICATION\nFull name:\nEmail:\n[ ] I agree\n"
 FILL = "Full name: Ada Lovelace; I agree: yes"
 

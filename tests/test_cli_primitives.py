@@ -12,6 +12,8 @@ import pytest
 
 from .test_cli import DOCS, KEY, Server, _columns, _serve, run
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 SCHEMA = {
     "type": "object",
     "properties": {

@@ -12,6 +12,8 @@ import pytest
 
 from .test_cli import KEY, Server, _columns, _serve, run
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 INVOICE = "Invoice number: 42\nTotal: 12.50\fShip to: Lyon\n"
 RECEIPT = "Invoice number: 43\nTotal: 7\nPaid: yes\n"
 

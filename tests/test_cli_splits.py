@@ -11,6 +11,8 @@ import pytest
 
 from .test_cli import DOCS, KEY, Server, _columns, _serve, run
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 BUNDLE = b"INVOICE 1\nDue: 30 EUR\fcontinued\fLetter\nDear Sir\fInvoice 2"
 
 

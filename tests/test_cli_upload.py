@@ -12,6 +12,8 @@ import retab_async._documents
 
 from .test_cli import DOCS, KEY, Server, _columns, _serve, run
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:

@@ -29,6 +29,8 @@ from retab_async.testing import LocalRetab
 from ..conftest import CATEGORIES, INVOICE, make_client
 from .conftest import Canned, RogueServer
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 Call = Callable[[RetabClient, Path], Awaitable[Any]]
 C = "clss_ok"
 

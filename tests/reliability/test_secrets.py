@@ -15,6 +15,8 @@ from retab_async.testing import FAIL_MARKER, FaultConfig, LocalRetab
 
 from ..conftest import CATEGORIES, INVOICE
 
+pytestmark = pytest.mark.usefixtures("responsive_cli")
+
 SECRET = "sk_live_5ecr3t_DO_NOT_LEAK_42"
 
 
