@@ -24,8 +24,8 @@ status (``Primitive.list_rounds`` is false) is only ever watched by gets:
   between them whose rows fit in one page are read by one chain. A round costs
   at most one request per block, and rows only of runs that finished: those in
   the windows (a settled run is read again until its window's ends move past it),
-  never those in flight. A block's last few open runs (a fifth of a block at
-  most, among at least twice as many settled ones) are the exception: the
+  never those in flight. A block's last few open runs (15 at most, among at
+  least twice as many settled ones) are the exception: the
   completed rows around them outnumber them, so their window is read from the
   in-flight lists instead, and a run gone from those is fetched once.
   Runs that end some other way never reach that list: the ``failed`` and
@@ -87,6 +87,10 @@ __all__ = ["Poller", "Watch"]
 _log = logging.getLogger("retab_async.poller")
 _ONCE = RetryPolicy.never()
 _BLOCK = 100  # runs per block: one list page can cover a block's window
+# At most this many open runs of a block are watched through its in-flight lists, each
+# fetched once when gone: fewer bytes than the completed rows around them, for a request
+# each (more would cost more requests than the rounds they save bytes on).
+_TAIL = 15
 _MERGE_GAP = 4  # runs between two blocks' windows that one page may read through
 _CHAIN_PAGES = 4  # pages one chain reads per round; what it leaves, the next round reads
 _STAGE = {status: i for i, status in enumerate(ACTIVE_STATUSES)}
@@ -919,9 +923,9 @@ class _Window(NamedTuple):
 
     @property
     def tail(self) -> bool:
-        """Whether the window is read from the in-flight lists: a few open runs (a fifth
-        of a block at most) among at least twice as many settled ones."""
-        return 5 * len(self.open) <= _BLOCK and len(self.settled) >= 2 * len(self.open)
+        """Whether the window is read from the in-flight lists: a few open runs (``_TAIL``
+        at most) among at least twice as many settled ones."""
+        return len(self.open) <= _TAIL and len(self.settled) >= 2 * len(self.open)
 
     def settled_between(self, low: int, high: int) -> int:
         """How many settled runs lie in ``[low, high)``."""
