@@ -578,6 +578,8 @@ class Poller:
         try:
             track.admit(group, started + self.policy.not_found_grace)
             windows = track.windows(group)
+            if track.next_check is None:  # first read a check interval after the first round
+                track.next_check = started + self.policy.check_interval(0.0)
             if windows and started >= track.next_check and not track.checking:
                 # Off the round: its end, and so the next round, does not wait for it.
                 track.checking = True
@@ -946,7 +948,7 @@ class _Track:
         self.blocks: dict[int, _Block] = {}
         self.ordinal: dict[str, int] = {}
         self.count = 0
-        self.next_check = -math.inf  # when the failed and cancelled lists are read next
+        self.next_check: float | None = None  # when the failed and cancelled lists are read
         self.checking = False
         self.ended_rows: dict[str, int] = {}  # rows each of them had in the last check
 
