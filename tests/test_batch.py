@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,15 +13,25 @@ import pytest
 from retab_async import (
     BatchItem,
     BatchProgress,
+    BatchResult,
+    Classification,
     DocumentError,
     RetabClient,
+    RunCancelled,
     RunFailed,
     UsageError,
 )
 from retab_async._runs.batch import ProgressCallback
-from retab_async.testing import FAIL_MARKER, LocalRetab
+from retab_async.testing import FAIL_MARKER, LocalRetab, ManualClock
 
-from .conftest import CATEGORIES, INVOICE, make_client
+from .conftest import CATEGORIES, FAST_POLL, INVOICE, make_client
+
+# Every run polled each 5 ms of its age, without jitter: on a ManualClock, when
+# each poll goes out is decided by the runs alone.
+STEP_POLL = dataclasses.replace(
+    FAST_POLL, min_interval=0.005, max_interval=0.005, jitter=0.0, strategy="get"
+)
+FAILING = 6  # the first input started when a slot frees up, on its own
 
 
 def docs(n: int, *, fail: set[int] = frozenset()) -> list[tuple[str, bytes]]:  # type: ignore[assignment]
@@ -73,26 +84,57 @@ async def test_bad_documents_are_results_not_crashes(client: RetabClient, tmp_pa
     assert by_key["ok.txt"].ok
 
 
-@pytest.mark.retab_server(run_time=(0.05, 2.0))
-async def test_stop_on_first_failure_cancels_the_rest(
-    client: RetabClient, server: LocalRetab
-) -> None:
-    inputs = docs(30, fail={0})
-    results = [
-        r
-        async for r in client.classifications.map(
-            inputs, CATEGORIES, concurrency=6, on_failure="stop"
+async def test_stop_on_first_failure_cancels_the_rest() -> None:
+    # One clock for the server and the client: time moves only while the client
+    # waits, so the schedule is the seeded run times' alone. The first six runs end
+    # at moments of their own (more than one poll apart), so the failing input is
+    # started alone, when the first slot frees up, and fails while five runs are in
+    # progress, none of them ending within eight polls of the failure.
+    clock = ManualClock()
+    async with (
+        LocalRetab(run_time=(0.2, 1.0), clock=clock) as server,
+        make_client(server, clock=clock, poll=STEP_POLL) as client,
+    ):
+        batch = client.classifications.map(
+            docs(30, fail={FAILING}), CATEGORIES, concurrency=6, on_failure="stop"
         )
-    ]
-    failed_at = next(i for i, r in enumerate(results) if isinstance(r.error, RunFailed))
-    from retab_async import RunCancelled
+        results: list[BatchResult[Classification]] = []
+        finished: list[bool] = []
 
-    assert all(isinstance(r.error, RunCancelled) for r in results[failed_at + 1 :])
-    assert len(results) < 30
-    statuses = [run.status for run in server.runs]
-    assert "in_progress" not in statuses and "queued" not in statuses  # nothing left running
-    assert statuses.count("cancelled") >= 1
-    assert client.poller.watching == 0
+        async def consume() -> None:
+            async with batch:
+                async for result in batch:
+                    results.append(result)
+            finished.append(True)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await clock.drive(client, until=lambda: bool(finished))
+        assert client.poller.watching == 0
+
+    store = server.state.store
+    [failed] = [run for run in server.runs if run.status == "failed"]
+    completed = [run for run in server.runs if run.status == "completed"]
+    cancelled = [run for run in server.runs if run.status == "cancelled"]
+    assert len(completed) + 1 + len(cancelled) == len(server.runs)  # none left going
+    # The runs that completed ended before the failure; the five others still had
+    # time to go when it came, and were cancelled; nothing more was started.
+    assert all(store.finish_time(run) < store.finish_time(failed) for run in completed)
+    assert all(store.finish_time(run) > store.finish_time(failed) for run in cancelled)
+    assert len(cancelled) == 5
+    assert completed  # runs had completed before the failure: it did not come first
+    assert len(server.runs) < 30
+
+    n = len(completed)
+    assert [r.ok for r in results[:n]] == [True] * n
+    assert isinstance(results[n].error, RunFailed) and results[n].key == f"doc{FAILING:03d}.txt"
+    assert results[n].run_id == failed.id
+    assert all(isinstance(r.error, RunCancelled) for r in results[n + 1 :])
+    assert {r.run_id for r in results[n + 1 :]} == {run.id for run in cancelled}
+    assert sorted(r.key for r in results) == [name for name, _ in docs(n + 6)]  # each once
+    assert batch.progress == BatchProgress(
+        total=30, submitted=n + 6, running=0, completed=n, failed=1, cancelled=5
+    )
 
 
 @pytest.mark.retab_server(run_time=30)
