@@ -32,20 +32,14 @@ FAST_POLL = PollPolicy(min_interval=0.005, max_interval=0.05, not_found_grace=2.
 
 @pytest.fixture
 def responsive_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The command line, run in-process, polls with ``PollPolicy.responsive()``.
+    """The command line polls with ``PollPolicy.responsive()`` (``RETAB_POLL``), also in
+    the processes a test starts.
 
     Its ``--local`` runs last 0.2-1 s, and the default policy first polls a run 2.3 s
     after its creation: every command would wait that long. The CLI's tests are about
     what it sends and prints, which the poll schedule does not change (the schedule
-    has tests of its own, on a manual clock)."""
-    from retab_async._cli import main as cli
-
-    class ResponsiveClient(RetabClient):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("poll", PollPolicy.responsive())
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(cli, "RetabClient", ResponsiveClient)
+    has tests of its own, on a manual clock; ``--poll`` has its own tests)."""
+    monkeypatch.setenv("RETAB_POLL", "responsive")
 
 
 @pytest.fixture

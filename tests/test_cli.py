@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from retab_async import RetabError
-from retab_async._cli.main import main
+from retab_async import PollPolicy, RetabError
+from retab_async._cli.main import _poll_policy, main
 
 pytestmark = pytest.mark.usefixtures("responsive_cli")
 
@@ -597,3 +597,46 @@ def test_runs_past_the_timeout_are_counted_apart_and_left_running(
         (row,) = _columns(out)
         assert row["STATUS"] == "timed_out" and row["ERROR"].endswith("left running")
         assert [r["status"] for r in server.runs()] in (["queued"], ["in_progress"])
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [
+        ("default", PollPolicy()),
+        ("responsive", PollPolicy.responsive()),
+        ("low-latency", PollPolicy.low_latency()),
+        ("economical", PollPolicy.economical()),
+    ],
+)
+def test_poll_names_the_default_policy_or_a_preset(
+    monkeypatch: pytest.MonkeyPatch, name: str, policy: PollPolicy
+) -> None:
+    monkeypatch.setenv("RETAB_POLL", "economical" if name != "economical" else "default")
+    assert _poll_policy(name) == policy  # --poll wins over RETAB_POLL
+    monkeypatch.setenv("RETAB_POLL", name)
+    assert _poll_policy(None) == policy
+    monkeypatch.delenv("RETAB_POLL")
+    assert _poll_policy(None) == PollPolicy()
+
+
+@pytest.mark.usefixtures("nowhere")
+def test_an_unknown_retab_poll_is_a_usage_error_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETAB_POLL", "fast")
+    for argv in (["get", "clss_x"], ["classify", "--local", str(DOCS[0]), "--categories", "a"]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (2, "")
+        assert err == (
+            "error: RETAB_POLL='fast' is not a poll policy; choose one of default, "
+            "responsive, low-latency, economical\n"
+        )  # before the local server started: no note about it
+
+
+def test_an_unknown_poll_option_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["get", "--poll", "fast", "clss_x"])
+    assert exit_.value.code == 2
+    assert "--poll: invalid choice: 'fast'" in capsys.readouterr().err

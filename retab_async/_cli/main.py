@@ -46,6 +46,7 @@ from .._models.splits import Subdocument, normalize_subdocuments
 from .._resources.base import BackgroundResource
 from .._runs.batch import Batch, BatchItem, BatchProgress, BatchResult
 from .._runs.handle import RunHandle
+from .._runs.polling import PollPolicy
 from .._runs.primitive import CLASSIFICATIONS, PRIMITIVES, Primitive
 from .._runs.tokens import is_token
 from .._status import KNOWN_STATUSES, TERMINAL_STATUSES
@@ -80,6 +81,14 @@ ENVIRONMENT = {
     "RETAB_API_KEY": "the API key (required unless --local)",
     "RETAB_API_BASE_URL": f"the API's address (default {DEFAULT_BASE_URL})",
     "RETAB_ALLOW_INSECURE_HTTP": "1: allow a plain http:// address that is not local",
+    "RETAB_POLL": "the poll policy when --poll is not given (default, responsive, ...)",
+}
+#: ``--poll`` choices: the default policy and its documented presets.
+POLL_POLICIES: dict[str, Callable[[], PollPolicy]] = {
+    "default": PollPolicy,
+    "responsive": PollPolicy.responsive,
+    "low-latency": PollPolicy.low_latency,
+    "economical": PollPolicy.economical,
 }
 _STATUSES = sorted(KNOWN_STATUSES - {"error"})
 
@@ -108,6 +117,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="MB",
         help="refuse a response body larger than this, after decompression (default: "
         "%(default)g; a parse of a large document needs more)",
+    )
+    common.add_argument(
+        "--poll",
+        choices=list(POLL_POLICIES),
+        default=None,
+        help="how runs are polled: default (few requests: a lone run's first poll 2.3 s "
+        "after its creation), responsive (results sooner, several times the requests), "
+        "low-latency, economical (default: $RETAB_POLL, else default)",
     )
     top = argparse.ArgumentParser(
         prog="retab-async",
@@ -419,22 +436,38 @@ def _check_local(args: argparse.Namespace) -> None:
 
 @contextlib.asynccontextmanager
 async def _client(args: argparse.Namespace, out: Output) -> AsyncIterator[RetabClient]:
+    poll = _poll_policy(args.poll)
+    limit = _max_response_bytes(args.max_response_mb)
     if not args.local:
         if not os.environ.get("RETAB_API_KEY"):
             raise UsageError("RETAB_API_KEY is not set (or pass --local to use the local server)")
         insecure = args.allow_insecure_http or _env_flag("RETAB_ALLOW_INSECURE_HTTP")
         _check_base_url(os.environ.get("RETAB_API_BASE_URL") or DEFAULT_BASE_URL, insecure)
-        limit = _max_response_bytes(args.max_response_mb)
-        async with RetabClient(allow_insecure_http=insecure, max_response_bytes=limit) as client:
+        async with RetabClient(
+            allow_insecure_http=insecure, max_response_bytes=limit, poll=poll
+        ) as client:
             yield client
         return
     from ..testing import LocalRetab
 
     async with LocalRetab(run_time=(0.2, 1.0), queue_time=0.05, record_bodies=False) as server:
         out.note(f"using the local Retab server at {server.base_url} (in-process, offline)")
-        limit = _max_response_bytes(args.max_response_mb)
-        async with RetabClient(server.api_key, server.base_url, max_response_bytes=limit) as client:
+        async with RetabClient(
+            server.api_key, server.base_url, max_response_bytes=limit, poll=poll
+        ) as client:
             yield client
+
+
+def _poll_policy(name: str | None) -> PollPolicy:
+    """The policy ``--poll`` names, else ``RETAB_POLL``'s, else the default."""
+    if name is None:
+        name = os.environ.get("RETAB_POLL", "").strip() or "default"
+        if name not in POLL_POLICIES:
+            raise UsageError(
+                f"RETAB_POLL={name!r} is not a poll policy; choose one of "
+                + ", ".join(POLL_POLICIES)
+            )
+    return POLL_POLICIES[name]()
 
 
 def _max_response_bytes(megabytes: float) -> int:
