@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import anyio
@@ -197,18 +198,34 @@ ROWS_PER_RUN = 16
 LISTED = PollPolicy(strategy="list", list_interval=0.1, jitter=0.0, not_found_grace=2.0)
 
 
-async def _wait_all(clock: ManualClock, client: RetabClient, handles: list) -> list:  # type: ignore[type-arg]
+async def _wait_all(
+    clock: ManualClock,
+    client: RetabClient,
+    handles: list,  # type: ignore[type-arg]
+    *,
+    at_0_3_s: Callable[[], Awaitable[object]] | None = None,
+    ended_at: list[float] | None = None,
+) -> list:  # type: ignore[type-arg]
+    """Each handle's record or error. ``at_0_3_s`` runs when the clock reaches 0.3 s
+    (the waits going on); ``ended_at`` receives the time each wait ended."""
     outcomes: list[object] = [None] * len(handles)
+    if ended_at is not None:
+        ended_at[:] = [0.0] * len(handles)
 
     async def wait(i: int) -> None:
         try:
             outcomes[i] = await handles[i].wait(timeout=60)
         except Exception as exc:  # the outcome is what the test checks
             outcomes[i] = exc
+        if ended_at is not None:
+            ended_at[i] = clock.now()
 
     async with anyio.create_task_group() as tg:
         for i in range(len(handles)):
             tg.start_soon(wait, i)
+        if at_0_3_s is not None:
+            await drive(clock, client, lambda: clock.now() >= 0.3)
+            await at_0_3_s()
         await drive(clock, client, lambda: all(o is not None for o in outcomes))
     return outcomes
 
@@ -314,20 +331,9 @@ async def test_a_run_cancelled_elsewhere_is_noticed_by_the_cancelled_list() -> N
     ):
         handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
         victim = handles[12].id
-        outcomes: list[object] = [None] * 30
-
-        async def wait(i: int) -> None:
-            try:
-                outcomes[i] = await handles[i].wait(timeout=60)
-            except Exception as exc:  # the outcome is what the test checks
-                outcomes[i] = exc
-
-        async with anyio.create_task_group() as tg:
-            for i in range(30):
-                tg.start_soon(wait, i)
-            await drive(clock, client, lambda: clock.now() >= 0.3)
-            await other.classifications.cancel(victim)
-            await drive(clock, client, lambda: all(o is not None for o in outcomes))
+        outcomes = await _wait_all(
+            clock, client, handles, at_0_3_s=lambda: other.classifications.cancel(victim)
+        )
     cancelled = outcomes[12]
     assert isinstance(cancelled, RunCancelled)
     assert cancelled.record is not None and cancelled.record.status == "cancelled"
@@ -348,23 +354,14 @@ async def test_a_deleted_run_is_noticed_by_the_in_flight_fallback() -> None:
     ):
         handles = [await client.classifications.start(INVOICE, CATEGORIES) for _ in range(30)]
         victim = handles[10].id
-        outcomes: list[object] = [None] * 30
-
-        async def wait(i: int) -> None:
-            try:
-                outcomes[i] = await handles[i].wait(timeout=60)
-            except Exception as exc:  # the outcome is what the test checks
-                outcomes[i] = exc
-            if i == 10:
-                noticed.append(clock.now())
-
-        noticed: list[float] = []
-        async with anyio.create_task_group() as tg:
-            for i in range(30):
-                tg.start_soon(wait, i)
-            await drive(clock, client, lambda: clock.now() >= 0.3)
-            await other.classifications.delete(victim)
-            await drive(clock, client, lambda: all(o is not None for o in outcomes))
+        ended_at: list[float] = []
+        outcomes = await _wait_all(
+            clock,
+            client,
+            handles,
+            at_0_3_s=lambda: other.classifications.delete(victim),
+            ended_at=ended_at,
+        )
     assert isinstance(outcomes[10], NotFoundError)
     assert all(o.category == "invoice" for i, o in enumerate(outcomes) if i != 10)  # type: ignore[attr-defined]
     gets = server.by_operation("get")
@@ -372,7 +369,9 @@ async def test_a_deleted_run_is_noticed_by_the_in_flight_fallback() -> None:
     assert gets[0].status == 404
     in_flight = _in_flight(server)
     assert in_flight and in_flight[0].at < gets[0].at
-    assert LISTED.not_found_grace <= noticed[0] <= LISTED.not_found_grace + 3 * LISTED.list_interval
+    assert (
+        LISTED.not_found_grace <= ended_at[10] <= LISTED.not_found_grace + 3 * LISTED.list_interval
+    )
 
 
 async def test_a_run_the_lists_never_show_is_fetched_after_the_404_grace_then_fails() -> None:
