@@ -188,12 +188,7 @@ class Pipeline:
                     per_attempt if budget is None or budget >= per_attempt else budget,
                     bypass_pause,
                 )
-                if 200 <= response.status < 300:
-                    result = decode(response)
-                    if expect_id is None or getattr(result, "id", None) == expect_id:
-                        return result
-                    raise _wrong_id(result, expect_id, response)
-                raise error_for_status(response, attempt=1)
+                return _outcome(response, decode, expect_id, 1)
             except RetabError as exc:
                 wait = policy.first_wait(exc, started)
                 if wait is None:
